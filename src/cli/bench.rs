@@ -1,0 +1,39 @@
+//! `diag bench`: throughput measurements, printed as text or JSON.
+
+use clap::{Args, Subcommand};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    what: BenchWhat,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchWhat {
+    /// One training epoch of 784-512x4-10, batch 128, SGD momentum 0.9: samples per second.
+    Train {
+        /// Rule to time.
+        #[arg(long, default_value = "bp")]
+        rule: diag::net::Rule,
+        /// Data (the target figures refer to full Fashion-MNIST).
+        #[arg(long, default_value = "fashion-mnist")]
+        data: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.what {
+        BenchWhat::Train { rule, data, json } => {
+            let data = super::load_data(&data)?;
+            let report = diag::train::bench::train_epoch(rule, &data)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{}", report.describe());
+            }
+            Ok(())
+        }
+    }
+}

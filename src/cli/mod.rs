@@ -1,0 +1,59 @@
+//! Subcommands: one file each. Flags are parsed here into validated library settings.
+
+mod bench;
+mod eval;
+mod progress;
+mod train;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "diag",
+    version,
+    about = "Learning without weight transport: train BP / FA / soft-aligned FA networks and analyse their checkpoints"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train an MLP with a learning rule, writing checkpoints to a run directory.
+    Train(train::TrainArgs),
+    /// Loss and accuracy of a checkpoint.
+    Eval(eval::EvalArgs),
+    /// Measure throughput (JSON with --json).
+    Bench(bench::BenchArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Bench(args) => bench::run(args),
+    }
+}
+
+/// Parses a comma-separated list of positive integers (`512,512,512`).
+pub(crate) fn parse_widths(s: &str) -> Result<Vec<usize>, String> {
+    if s.trim().is_empty() {
+        return Err("needs at least one width, e.g. 512,512".into());
+    }
+    s.split(',')
+        .map(|w| match w.trim().parse::<usize>() {
+            Ok(0) => Err("widths must be positive".to_string()),
+            Ok(d) => Ok(d),
+            Err(_) => Err(format!("'{w}' is not a width")),
+        })
+        .collect()
+}
+
+/// Loads the data named by a `--data` value, with a progress note on a terminal.
+pub(crate) fn load_data(spec: &str) -> anyhow::Result<diag::data::DataSplits> {
+    let spec: diag::data::DataSpec = spec
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--data: {e}"))?;
+    Ok(diag::data::load(&spec)?)
+}

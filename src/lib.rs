@@ -1,0 +1,16 @@
+//! `diag`: learning without weight transport.
+//!
+//! Train multilayer perceptrons with backpropagation, feedback alignment, one-time
+//! soft-aligned feedback alignment and related rules; log checkpoints; and analyse
+//! them (alignment, spectra, curvature, robustness). See `SPEC.md` for the definition
+//! of every quantity and `ARCHITECTURE.md` for the shape of the code.
+
+pub mod ckpt;
+pub mod data;
+pub mod error;
+pub mod io;
+pub mod linalg;
+pub mod net;
+pub mod train;
+
+pub use error::{Error, Result};

@@ -1,0 +1,510 @@
+//! Forward pass, softmax cross-entropy, and the backward pass along any [`ErrorPath`].
+//!
+//! Shapes (column-major, one column per sample): input `x` is `d_0 x n`; `pre[i]` is
+//! `a_{i+1}` (`d_{i+1} x n`); `act[i]` is `h_{i+1} = phi(a_{i+1})` for hidden layers;
+//! `delta[i]` is the error at `a_{i+1}`, per sample and unscaled (`delta_L = e =
+//! softmax(a_L) - onehot(y)`). Gradients of the mean loss are the per-sample sums
+//! scaled by `1/n`; callers pass that scale so that a batch split into chunks sums to
+//! exactly the full-batch gradient.
+
+use super::{ErrorPath, Mlp};
+use crate::linalg::{gemm, view, view_mut};
+
+/// Loss and accuracy counts over a batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BatchStats {
+    /// Sum over samples of the cross-entropy (nats).
+    pub loss_sum: f64,
+    /// Number of samples whose arg-max logit equals the label.
+    pub correct: usize,
+    /// Number of samples.
+    pub count: usize,
+}
+
+impl BatchStats {
+    pub fn mean_loss(&self) -> f64 {
+        self.loss_sum / self.count as f64
+    }
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.count as f64
+    }
+    pub fn add(&mut self, other: BatchStats) {
+        self.loss_sum += other.loss_sum;
+        self.correct += other.correct;
+        self.count += other.count;
+    }
+}
+
+/// Buffers for one forward/backward pass of up to `capacity` samples, sized once.
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    capacity: usize,
+    n: usize,
+    /// `pre[i]`: pre-activation of layer `i` (`d_{i+1} x n`); the last one holds the logits.
+    pub pre: Vec<Vec<f32>>,
+    /// `act[i]`: `phi(pre[i])` for hidden layers `i < L-1`.
+    pub act: Vec<Vec<f32>>,
+    /// `delta[i]`: per-sample error at `pre[i]`.
+    pub delta: Vec<Vec<f32>>,
+}
+
+impl Workspace {
+    pub fn new(mlp: &Mlp, capacity: usize) -> Workspace {
+        let sizes = mlp.sizes();
+        let layers = mlp.num_layers();
+        let buf = |d: usize| vec![0f32; d * capacity];
+        Workspace {
+            capacity,
+            n: 0,
+            pre: (0..layers).map(|i| buf(sizes[i + 1])).collect(),
+            act: (0..layers - 1).map(|i| buf(sizes[i + 1])).collect(),
+            delta: (0..layers).map(|i| buf(sizes[i + 1])).collect(),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Samples in the last forward pass.
+    pub fn batch_len(&self) -> usize {
+        self.n
+    }
+
+    /// Logits of the last forward pass (`classes x n`).
+    pub fn logits(&self) -> &[f32] {
+        let last = self.pre.last().expect("at least one layer");
+        &last[..last.len() / self.capacity * self.n]
+    }
+
+    /// `h_i` for `i >= 1` (hidden activations), or the input for `i = 0`.
+    pub fn layer_input<'a>(&'a self, x: &'a [f32], i: usize) -> &'a [f32] {
+        if i == 0 {
+            x
+        } else {
+            &self.act[i - 1]
+        }
+    }
+}
+
+impl Mlp {
+    /// Forward pass of `n` samples (`x` is `d_0 x n`), filling `ws.pre` and `ws.act`.
+    pub fn forward(&self, params: &[f32], x: &[f32], n: usize, ws: &mut Workspace) {
+        assert!(
+            n <= ws.capacity,
+            "batch of {n} exceeds workspace capacity {}",
+            ws.capacity
+        );
+        assert_eq!(params.len(), self.num_params());
+        assert!(x.len() >= self.input_dim() * n);
+        ws.n = n;
+        let act_fn = self.activation();
+        let layers = self.num_layers();
+        for i in 0..layers {
+            let (din, dout) = self.layer_dims(i);
+            let w_t = view(&params[self.weight_range(i)], din, dout);
+            let bias = &params[self.bias_range(i)];
+            let (pre, input) = {
+                let input: &[f32] = if i == 0 { x } else { &ws.act[i - 1] };
+                // Split borrows: `pre` and `act` are distinct fields.
+                (&mut ws.pre[i], input)
+            };
+            gemm(
+                view_mut(pre, dout, n),
+                false,
+                w_t.transpose(),
+                view(input, din, n),
+                1.0,
+            );
+            for col in pre[..dout * n].chunks_exact_mut(dout) {
+                for (a, &b) in col.iter_mut().zip(bias) {
+                    *a += b;
+                }
+            }
+            if i + 1 < layers {
+                let (pre, act) = (&ws.pre[i], &mut ws.act[i]);
+                for (h, &a) in act[..dout * n].iter_mut().zip(&pre[..dout * n]) {
+                    *h = act_fn.apply(a);
+                }
+            }
+        }
+    }
+
+    /// Softmax cross-entropy of the logits of the last forward pass against `labels`;
+    /// writes `e = softmax - onehot` into the last `delta` and returns the batch statistics.
+    pub fn loss_and_output_error(&self, labels: &[u8], ws: &mut Workspace) -> BatchStats {
+        let n = ws.n;
+        let classes = self.classes();
+        let last = self.num_layers() - 1;
+        let mut stats = BatchStats {
+            count: n,
+            ..BatchStats::default()
+        };
+        let (logits, err) = (&ws.pre[last], &mut ws.delta[last]);
+        for ((z, e), &y) in logits[..classes * n]
+            .chunks_exact(classes)
+            .zip(err[..classes * n].chunks_exact_mut(classes))
+            .zip(labels)
+        {
+            let y = y as usize;
+            let (argmax, max) =
+                z.iter()
+                    .enumerate()
+                    .fold((0, f32::NEG_INFINITY), |best, (k, &v)| {
+                        if v > best.1 {
+                            (k, v)
+                        } else {
+                            best
+                        }
+                    });
+            let mut sum = 0f32;
+            for (ek, &zk) in e.iter_mut().zip(z) {
+                *ek = (zk - max).exp();
+                sum += *ek;
+            }
+            stats.loss_sum += (sum.ln() - (z[y] - max)) as f64;
+            let inv = 1.0 / sum;
+            for ek in e.iter_mut() {
+                *ek *= inv;
+            }
+            e[y] -= 1.0;
+            if argmax == y {
+                stats.correct += 1;
+            }
+        }
+        stats
+    }
+
+    /// Statistics only (no error written), for evaluation.
+    pub fn loss_stats(&self, labels: &[u8], ws: &mut Workspace) -> BatchStats {
+        self.loss_and_output_error(labels, ws)
+    }
+
+    /// Propagates the output error (already in the last `delta`) back to every layer
+    /// along `path`, then writes `scale * (delta_l h_{l-1}^T, sum delta_l)` into `grad`
+    /// (same flat layout as the parameters; accumulated when `accumulate`).
+    pub fn backward(
+        &self,
+        params: &[f32],
+        path: ErrorPath<'_>,
+        x: &[f32],
+        ws: &mut Workspace,
+        scale: f32,
+        grad: &mut [f32],
+        accumulate: bool,
+    ) {
+        self.propagate_errors(params, path, ws);
+        self.weight_gradients(x, ws, scale, grad, accumulate);
+    }
+
+    /// Fills `delta[i]` for every hidden layer from the output error along `path`.
+    pub fn propagate_errors(&self, params: &[f32], path: ErrorPath<'_>, ws: &mut Workspace) {
+        let n = ws.n;
+        let layers = self.num_layers();
+        let act_fn = self.activation();
+        for i in (1..layers).rev() {
+            let (din, dout) = self.layer_dims(i);
+            let (lower, upper) = ws.delta.split_at_mut(i);
+            let target = &mut lower[i - 1];
+            match path {
+                ErrorPath::Transpose => {
+                    let w_t = view(&params[self.weight_range(i)], din, dout);
+                    gemm(
+                        view_mut(target, din, n),
+                        false,
+                        w_t,
+                        view(&upper[0], dout, n),
+                        1.0,
+                    );
+                }
+                ErrorPath::Matrices(b) => {
+                    gemm(
+                        view_mut(target, din, n),
+                        false,
+                        view(&b[i], din, dout),
+                        view(&upper[0], dout, n),
+                        1.0,
+                    );
+                }
+                ErrorPath::Direct(d) => {
+                    let classes = self.classes();
+                    let e = &upper[upper.len() - 1];
+                    gemm(
+                        view_mut(target, din, n),
+                        false,
+                        view(&d[i - 1], din, classes),
+                        view(e, classes, n),
+                        1.0,
+                    );
+                }
+            }
+            let (pre, act) = (&ws.pre[i - 1], &ws.act[i - 1]);
+            for ((d, &a), &h) in target[..din * n]
+                .iter_mut()
+                .zip(&pre[..din * n])
+                .zip(&act[..din * n])
+            {
+                *d *= act_fn.derivative(a, h);
+            }
+        }
+    }
+
+    /// `grad_l = scale * (delta_l h_{l-1}^T, sum_n delta_l)` from the errors in `ws`.
+    pub fn weight_gradients(
+        &self,
+        x: &[f32],
+        ws: &Workspace,
+        scale: f32,
+        grad: &mut [f32],
+        accumulate: bool,
+    ) {
+        for i in 0..self.num_layers() {
+            self.layer_gradient(i, x, ws, scale, grad, accumulate);
+        }
+    }
+
+    /// The gradient block of layer `i` only.
+    pub fn layer_gradient(
+        &self,
+        i: usize,
+        x: &[f32],
+        ws: &Workspace,
+        scale: f32,
+        grad: &mut [f32],
+        accumulate: bool,
+    ) {
+        let n = ws.n;
+        let (din, dout) = self.layer_dims(i);
+        let input = ws.layer_input(x, i);
+        let delta = &ws.delta[i];
+        let (gw, gb) = grad[self.layer_range(i)].split_at_mut(din * dout);
+        gemm(
+            view_mut(gw, din, dout),
+            accumulate,
+            view(input, din, n),
+            view(delta, dout, n).transpose(),
+            scale,
+        );
+        if !accumulate {
+            gb.fill(0.0);
+        }
+        for col in delta[..dout * n].chunks_exact(dout) {
+            for (g, &d) in gb.iter_mut().zip(col) {
+                *g += scale * d;
+            }
+        }
+    }
+
+    /// Per-sample gradient of the loss with respect to the input, `M_1 delta_1`, where
+    /// `M_1` is `W_1^T` for [`ErrorPath::Transpose`] (the exact input gradient) or `B_1`
+    /// for [`ErrorPath::Matrices`] (the feedback path). Errors must already be propagated.
+    /// `out` is `d_0 x n`.
+    pub fn input_gradient(
+        &self,
+        params: &[f32],
+        path: ErrorPath<'_>,
+        ws: &Workspace,
+        out: &mut [f32],
+    ) {
+        let n = ws.n;
+        let (din, dout) = self.layer_dims(0);
+        let m = match path {
+            ErrorPath::Transpose => view(&params[self.weight_range(0)], din, dout),
+            ErrorPath::Matrices(b) => view(&b[0], din, dout),
+            ErrorPath::Direct(_) => panic!("direct feedback has no path to the input"),
+        };
+        gemm(
+            view_mut(out, din, n),
+            false,
+            m,
+            view(&ws.delta[0], dout, n),
+            1.0,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::{init_model, Activation, Feedback, Model, Rule};
+
+    /// Mean loss in f64 by a direct, loop-based forward pass (independent of the GEMM code).
+    fn reference_loss(model: &Model, x: &[f32], y: &[u8], n: usize) -> f64 {
+        let mlp = &model.mlp;
+        let mut total = 0.0;
+        for s in 0..n {
+            let mut h: Vec<f64> = x[s * mlp.input_dim()..(s + 1) * mlp.input_dim()]
+                .iter()
+                .map(|&v| v as f64)
+                .collect();
+            for i in 0..mlp.num_layers() {
+                let (din, dout) = mlp.layer_dims(i);
+                let w = model.weight_t(i);
+                let b = model.bias(i);
+                let mut a = vec![0f64; dout];
+                for o in 0..dout {
+                    a[o] =
+                        b[o] as f64 + (0..din).map(|k| w[o * din + k] as f64 * h[k]).sum::<f64>();
+                }
+                h = if i + 1 < mlp.num_layers() {
+                    a.iter()
+                        .map(|&v| match mlp.activation() {
+                            Activation::Relu => v.max(0.0),
+                            Activation::Tanh => v.tanh(),
+                            Activation::Linear => v,
+                        })
+                        .collect()
+                } else {
+                    a
+                };
+            }
+            let max = h.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let lse = h.iter().map(|v| (v - max).exp()).sum::<f64>().ln() + max;
+            total += lse - h[y[s] as usize];
+        }
+        total / n as f64
+    }
+
+    fn batch(d: usize, n: usize, classes: usize, seed: u32) -> (Vec<f32>, Vec<u8>) {
+        let x = (0..d * n)
+            .map(|i| (i as f32 * 0.7131 + seed as f32).sin() * 0.5 + 0.5)
+            .collect();
+        let y = (0..n)
+            .map(|i| ((i * 7 + seed as usize) % classes) as u8)
+            .collect();
+        (x, y)
+    }
+
+    fn gradient(model: &Model, x: &[f32], y: &[u8], n: usize) -> (f64, Vec<f32>) {
+        let mut ws = Workspace::new(&model.mlp, n);
+        model.mlp.forward(&model.params, x, n, &mut ws);
+        let stats = model.mlp.loss_and_output_error(y, &mut ws);
+        let mut grad = vec![0f32; model.mlp.num_params()];
+        let scratch = model.feedback_matrices().unwrap_or_default();
+        model.mlp.backward(
+            &model.params,
+            model.error_path(&scratch),
+            x,
+            &mut ws,
+            1.0 / n as f32,
+            &mut grad,
+            false,
+        );
+        (stats.mean_loss(), grad)
+    }
+
+    #[test]
+    fn forward_loss_matches_a_direct_computation() {
+        for act in Activation::ALL {
+            let mlp = Mlp::new(&[6, 5, 4, 3], act);
+            let model = init_model(&mlp, Rule::Bp, 0.0, 5);
+            let (x, y) = batch(6, 9, 3, 1);
+            let (loss, _) = gradient(&model, &x, &y, 9);
+            assert!(
+                (loss - reference_loss(&model, &x, &y, 9)).abs() < 1e-5,
+                "{act}"
+            );
+        }
+    }
+
+    #[test]
+    fn bp_gradient_equals_central_finite_differences() {
+        for act in Activation::ALL {
+            let mlp = Mlp::new(&[5, 7, 6, 4], act);
+            let mut model = init_model(&mlp, Rule::Bp, 0.0, 2);
+            // nonzero biases so that every code path is exercised
+            for (k, p) in model.params.iter_mut().enumerate() {
+                if mlp.bias_range(0).contains(&k) || mlp.bias_range(1).contains(&k) {
+                    *p = 0.1 * ((k as f32).sin());
+                }
+            }
+            let (x, y) = batch(5, 8, 4, 3);
+            let (_, grad) = gradient(&model, &x, &y, 8);
+            let h = 1e-3f32;
+            let mut max_err = 0f64;
+            for k in 0..mlp.num_params() {
+                let orig = model.params[k];
+                model.params[k] = orig + h;
+                let up = reference_loss(&model, &x, &y, 8);
+                model.params[k] = orig - h;
+                let down = reference_loss(&model, &x, &y, 8);
+                model.params[k] = orig;
+                let fd = (up - down) / (2.0 * h as f64);
+                let err = (fd - grad[k] as f64).abs() / (1e-3 + fd.abs().max(grad[k].abs() as f64));
+                max_err = max_err.max(err);
+            }
+            assert!(max_err < 2e-2, "{act}: max relative error {max_err}");
+        }
+    }
+
+    #[test]
+    fn fa_with_transposed_feedback_reproduces_bp() {
+        let mlp = Mlp::new(&[8, 16, 12, 10, 5], Activation::Relu);
+        let bp = init_model(&mlp, Rule::Bp, 0.0, 9);
+        let mut fa = init_model(&mlp, Rule::Fa, 0.0, 9);
+        fa.feedback = Feedback::Matrices(
+            (0..mlp.num_layers())
+                .map(|i| bp.weight_t(i).to_vec())
+                .collect(),
+        );
+        let (x, y) = batch(8, 13, 5, 4);
+        let (_, g_bp) = gradient(&bp, &x, &y, 13);
+        let (_, g_fa) = gradient(&fa, &x, &y, 13);
+        assert_eq!(g_bp, g_fa, "identical arithmetic must give identical bits");
+    }
+
+    #[test]
+    fn chunked_batches_sum_to_the_full_batch_gradient() {
+        let mlp = Mlp::new(&[8, 16, 5], Activation::Tanh);
+        let model = init_model(&mlp, Rule::Fa, 0.0, 1);
+        let (x, y) = batch(8, 10, 5, 2);
+        let (_, full) = gradient(&model, &x, &y, 10);
+        let mut ws = Workspace::new(&mlp, 10);
+        let mut grad = vec![0f32; mlp.num_params()];
+        let path = model.error_path(&[]);
+        for (k, (xs, ys)) in [(&x[..8 * 4], &y[..4]), (&x[8 * 4..], &y[4..])]
+            .into_iter()
+            .enumerate()
+        {
+            let n = ys.len();
+            mlp.forward(&model.params, xs, n, &mut ws);
+            mlp.loss_and_output_error(ys, &mut ws);
+            mlp.backward(&model.params, path, xs, &mut ws, 0.1, &mut grad, k > 0);
+        }
+        for (a, b) in full.iter().zip(&grad) {
+            assert!((a - b).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn true_input_gradient_equals_finite_differences() {
+        let mlp = Mlp::new(&[6, 8, 4], Activation::Tanh);
+        let model = init_model(&mlp, Rule::Bp, 0.0, 3);
+        let (mut x, y) = batch(6, 1, 4, 5);
+        let mut ws = Workspace::new(&mlp, 1);
+        mlp.forward(&model.params, &x, 1, &mut ws);
+        mlp.loss_and_output_error(&y, &mut ws);
+        mlp.propagate_errors(&model.params, crate::net::ErrorPath::Transpose, &mut ws);
+        let mut gx = vec![0f32; 6];
+        mlp.input_gradient(
+            &model.params,
+            crate::net::ErrorPath::Transpose,
+            &ws,
+            &mut gx,
+        );
+        for k in 0..6 {
+            let orig = x[k];
+            x[k] = orig + 1e-3;
+            let up = reference_loss(&model, &x, &y, 1);
+            x[k] = orig - 1e-3;
+            let down = reference_loss(&model, &x, &y, 1);
+            x[k] = orig;
+            let fd = (up - down) / 2e-3;
+            assert!(
+                (fd - gx[k] as f64).abs() < 1e-3 * (1.0 + fd.abs()),
+                "input {k}: fd {fd} vs {}",
+                gx[k]
+            );
+        }
+    }
+}

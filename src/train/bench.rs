@@ -1,0 +1,174 @@
+//! Training throughput, measured against a GEMM-only reference taken in the same run.
+//!
+//! The reference times just the matrix products of the same training steps (forward,
+//! error propagation, weight gradients; each core on its half of the batch), so the
+//! reported ratio says how close the whole step comes to pure GEMM time on this machine.
+
+use super::{epoch_permutation, state::LoopState, train_step, BatchEngine, OptimizerKind};
+use crate::data::DataSplits;
+use crate::error::Result;
+use crate::linalg::{gemm, view, view_mut};
+use crate::net::{init_model, Feedback, Mlp, Rule};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::time::Instant;
+
+/// The result of `diag bench train`.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainBench {
+    pub rule: Rule,
+    pub sizes: Vec<usize>,
+    pub batch: usize,
+    pub samples: usize,
+    pub seconds: f64,
+    pub samples_per_s: f64,
+    /// Samples per second if a step cost only its GEMMs (measured in this run, both cores).
+    pub gemm_only_samples_per_s: f64,
+    /// `samples_per_s / gemm_only_samples_per_s`.
+    pub ratio_to_gemm_only: f64,
+    /// GFLOP/s achieved over the whole epoch (GEMM flops only).
+    pub gflops: f64,
+    pub threads: usize,
+}
+
+impl TrainBench {
+    pub fn describe(&self) -> String {
+        format!(
+            "bench train {} {:?} batch {}: {:.0} samples/s ({:.2} s for {} samples, {:.0} GFLOP/s); GEMM-only reference {:.0} samples/s; ratio {:.2}",
+            self.rule, self.sizes, self.batch, self.samples_per_s, self.seconds, self.samples, self.gflops, self.gemm_only_samples_per_s, self.ratio_to_gemm_only
+        )
+    }
+}
+
+/// GEMM flops of one training step per sample (forward, hidden errors, weight gradients).
+fn step_flops_per_sample(mlp: &Mlp) -> f64 {
+    let layers = mlp.num_layers();
+    let macs: usize = (0..layers)
+        .map(|i| {
+            let (din, dout) = mlp.layer_dims(i);
+            let backward = if i > 0 { 2 } else { 1 };
+            din * dout * (1 + backward)
+        })
+        .sum();
+    2.0 * macs as f64
+}
+
+/// One epoch of 784-512x4-10 (or the data's shape), batch 128, SGD momentum 0.9, lr 0.005.
+pub fn train_epoch(rule: Rule, data: &DataSplits) -> Result<TrainBench> {
+    let mut sizes = vec![data.train.dim];
+    sizes.extend([512; 4]);
+    sizes.push(data.train.classes);
+    let mlp = Mlp::new(&sizes, crate::net::Activation::Relu);
+    let batch = 128;
+    let chunks = 2;
+    let cfg_opt = OptimizerKind::Sgd { momentum: 0.9 };
+    let model = init_model(&mlp, rule, 0.5, 0);
+    let mut st = LoopState::fresh(
+        model,
+        &super::TrainConfig {
+            data: String::new(),
+            subset: None,
+            rule,
+            alpha: Some(0.5).filter(|_| rule == Rule::Ifa),
+            hidden: sizes[1..5].to_vec(),
+            activation: crate::net::Activation::Relu,
+            seed: 0,
+            optimizer: cfg_opt,
+            lr: 0.005,
+            weight_decay: 0.0,
+            schedule: super::LrSchedule::Constant,
+            batch,
+            epochs: 1,
+            ckpt_every: super::CkptSchedule::Epochs(1),
+            log_every: 50,
+            chunks,
+        },
+    );
+    let mut engine = BatchEngine::new(&mlp, batch, chunks);
+    let mut x = vec![0f32; mlp.input_dim() * batch];
+    let mut y = vec![0u8; batch];
+    let mut sign = match &st.model.feedback {
+        Feedback::SignMagnitudes(r) => r.clone(),
+        _ => Vec::new(),
+    };
+    let n = data.train.len();
+    let perm = epoch_permutation(n, 0, 0);
+
+    let gemm_only = gemm_reference(&mlp, batch, chunks);
+    let start = Instant::now();
+    for idx in perm.chunks(batch) {
+        let m = idx.len();
+        data.train
+            .fill_batch(idx, &mut x[..mlp.input_dim() * m], &mut y[..m]);
+        train_step(&mut st, &mut engine, &mut sign, &x, &y, m, 0.005, 0.0);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let samples_per_s = n as f64 / seconds;
+    Ok(TrainBench {
+        rule,
+        sizes,
+        batch,
+        samples: n,
+        seconds,
+        samples_per_s,
+        gemm_only_samples_per_s: gemm_only,
+        ratio_to_gemm_only: samples_per_s / gemm_only,
+        gflops: samples_per_s * step_flops_per_sample(&mlp) / 1e9,
+        threads: rayon::current_num_threads(),
+    })
+}
+
+/// Samples/s if a step were only its GEMMs, each chunk's on its own core.
+fn gemm_reference(mlp: &Mlp, batch: usize, chunks: usize) -> f64 {
+    let per = batch / chunks;
+    let max_d = *mlp.sizes().iter().max().expect("sizes");
+    let weights: Vec<Vec<f32>> = (0..mlp.num_layers())
+        .map(|i| {
+            let (din, dout) = mlp.layer_dims(i);
+            (0..din * dout)
+                .map(|k| ((k % 17) as f32 - 8.0) * 1e-3)
+                .collect()
+        })
+        .collect();
+    let run_steps = |reps: usize| {
+        (0..chunks).into_par_iter().for_each(|_| {
+            let mut a = vec![0.5f32; max_d * per];
+            let mut b = vec![0.5f32; max_d * per];
+            let mut g = vec![0f32; max_d * max_d];
+            for _ in 0..reps {
+                for (i, w) in weights.iter().enumerate() {
+                    let (din, dout) = mlp.layer_dims(i);
+                    gemm(
+                        view_mut(&mut b, dout, per),
+                        false,
+                        view(w, din, dout).transpose(),
+                        view(&a, din, per),
+                        1.0,
+                    );
+                    gemm(
+                        view_mut(&mut g, din, dout),
+                        false,
+                        view(&a, din, per),
+                        view(&b, dout, per).transpose(),
+                        1.0,
+                    );
+                    if i > 0 {
+                        gemm(
+                            view_mut(&mut a, din, per),
+                            false,
+                            view(w, din, dout),
+                            view(&b, dout, per),
+                            1.0,
+                        );
+                    }
+                }
+            }
+            std::hint::black_box((&a, &b, &g));
+        });
+    };
+    run_steps(5);
+    let reps = 100;
+    let start = Instant::now();
+    run_steps(reps);
+    (reps * batch) as f64 / start.elapsed().as_secs_f64()
+}
