@@ -15,31 +15,17 @@ pub enum Error {
     Config { flag: String, message: String },
     /// Training produced a non-finite loss or weights: a result, recorded in `run.json`.
     #[error("training diverged at step {step} ({what}); checkpoints up to step {last_ckpt} are kept in {run_dir}")]
-    Diverged {
-        step: u64,
-        what: String,
-        last_ckpt: u64,
-        run_dir: PathBuf,
-    },
+    Diverged { step: u64, what: String, last_ckpt: u64, run_dir: PathBuf },
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 impl Error {
     pub fn config(flag: impl Into<String>, message: impl Into<String>) -> Error {
-        Error::Config {
-            flag: flag.into(),
-            message: message.into(),
-        }
+        Error::Config { flag: flag.into(), message: message.into() }
     }
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 }
 

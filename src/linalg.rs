@@ -24,18 +24,8 @@ pub fn view_mut(data: &mut [f32], rows: usize, cols: usize) -> MatMut<'_, f32> {
 
 /// `dst = alpha * lhs * rhs` (or `dst += alpha * lhs * rhs` with `accumulate`), single-threaded.
 #[inline]
-pub fn gemm(
-    dst: MatMut<'_, f32>,
-    accumulate: bool,
-    lhs: MatRef<'_, f32>,
-    rhs: MatRef<'_, f32>,
-    alpha: f32,
-) {
-    let accum = if accumulate {
-        Accum::Add
-    } else {
-        Accum::Replace
-    };
+pub fn gemm(dst: MatMut<'_, f32>, accumulate: bool, lhs: MatRef<'_, f32>, rhs: MatRef<'_, f32>, alpha: f32) {
+    let accum = if accumulate { Accum::Add } else { Accum::Replace };
     faer::linalg::matmul::matmul(dst, accum, lhs, rhs, alpha, Par::Seq);
 }
 
@@ -89,13 +79,7 @@ mod tests {
         let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
         // a stored as k x m (so its transpose is m x k)
         let mut c = vec![0f32; m * n];
-        gemm(
-            view_mut(&mut c, m, n),
-            false,
-            view(&a, k, m).transpose(),
-            view(&b, k, n),
-            2.0,
-        );
+        gemm(view_mut(&mut c, m, n), false, view(&a, k, m).transpose(), view(&b, k, n), 2.0);
         for i in 0..m {
             for j in 0..n {
                 let want: f32 = (0..k).map(|p| 2.0 * a[i * k + p] * b[j * k + p]).sum();

@@ -14,10 +14,7 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let diverged = matches!(
-                err.downcast_ref::<diag::Error>(),
-                Some(diag::Error::Diverged { .. })
-            );
+            let diverged = matches!(err.downcast_ref::<diag::Error>(), Some(diag::Error::Diverged { .. }));
             eprintln!("diag: {}", one_line(&err));
             if diverged {
                 ExitCode::from(3)

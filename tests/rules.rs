@@ -5,9 +5,7 @@
 use diag::ckpt::{list_checkpoints, load_checkpoint, RunDir};
 use diag::data::{DataSplits, Dataset};
 use diag::net::{init_model, Activation, Feedback, Mlp, Model, Rule, Workspace};
-use diag::train::{
-    train, CkptSchedule, LrSchedule, OptimizerKind, RunControl, Silent, TrainConfig,
-};
+use diag::train::{train, CkptSchedule, LrSchedule, OptimizerKind, RunControl, Silent, TrainConfig};
 
 /// `W_l[o][k]` from the stored `W_l^T` (`d_in x d_out` column-major).
 fn w(model: &Model, l: usize, o: usize, k: usize) -> f64 {
@@ -40,18 +38,13 @@ fn reference_update(model: &Model, x: &[f32], y: &[u8]) -> Vec<f64> {
     let mut grad = vec![0f64; mlp.num_params()];
     for s in 0..n {
         // forward
-        let mut hs: Vec<Vec<f64>> = vec![x[s * mlp.input_dim()..(s + 1) * mlp.input_dim()]
-            .iter()
-            .map(|&v| v as f64)
-            .collect()];
+        let mut hs: Vec<Vec<f64>> =
+            vec![x[s * mlp.input_dim()..(s + 1) * mlp.input_dim()].iter().map(|&v| v as f64).collect()];
         let mut pre: Vec<Vec<f64>> = Vec::new();
         for l in 0..layers {
             let (din, dout) = mlp.layer_dims(l);
             let a: Vec<f64> = (0..dout)
-                .map(|o| {
-                    model.bias(l)[o] as f64
-                        + (0..din).map(|k| w(model, l, o, k) * hs[l][k]).sum::<f64>()
-                })
+                .map(|o| model.bias(l)[o] as f64 + (0..din).map(|k| w(model, l, o, k) * hs[l][k]).sum::<f64>())
                 .collect();
             hs.push(a.iter().map(|&v| phi(act, v)).collect());
             pre.push(a);
@@ -59,11 +52,8 @@ fn reference_update(model: &Model, x: &[f32], y: &[u8]) -> Vec<f64> {
         let logits = &pre[layers - 1];
         let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let z: f64 = logits.iter().map(|v| (v - max).exp()).sum();
-        let e: Vec<f64> = logits
-            .iter()
-            .enumerate()
-            .map(|(c, v)| (v - max).exp() / z - (c == y[s] as usize) as u8 as f64)
-            .collect();
+        let e: Vec<f64> =
+            logits.iter().enumerate().map(|(c, v)| (v - max).exp() / z - (c == y[s] as usize) as u8 as f64).collect();
         // errors per the rule's table
         let mut delta: Vec<Vec<f64>> = vec![Vec::new(); layers];
         delta[layers - 1] = e.clone();
@@ -72,26 +62,14 @@ fn reference_update(model: &Model, x: &[f32], y: &[u8]) -> Vec<f64> {
             let carried: Vec<f64> = (0..din)
                 .map(|k| match (&model.feedback, model.rule) {
                     (Feedback::None, _) => (0..dout).map(|o| w(model, l, o, k) * delta[l][o]).sum(),
-                    (Feedback::Matrices(b), _) => (0..dout)
-                        .map(|o| b[l][o * din + k] as f64 * delta[l][o])
-                        .sum(),
+                    (Feedback::Matrices(b), _) => (0..dout).map(|o| b[l][o * din + k] as f64 * delta[l][o]).sum(),
                     (Feedback::SignMagnitudes(r), _) => (0..dout)
-                        .map(|o| {
-                            w(model, l, o, k).signum()
-                                * (r[l][o * din + k] as f64).abs()
-                                * delta[l][o]
-                        })
+                        .map(|o| w(model, l, o, k).signum() * (r[l][o * din + k] as f64).abs() * delta[l][o])
                         .sum(),
-                    (Feedback::Direct(d), _) => (0..mlp.classes())
-                        .map(|c| d[l - 1][c * din + k] as f64 * e[c])
-                        .sum(),
+                    (Feedback::Direct(d), _) => (0..mlp.classes()).map(|c| d[l - 1][c * din + k] as f64 * e[c]).sum(),
                 })
                 .collect();
-            delta[l - 1] = carried
-                .iter()
-                .zip(&pre[l - 1])
-                .map(|(c, &a)| c * dphi(act, a))
-                .collect();
+            delta[l - 1] = carried.iter().zip(&pre[l - 1]).map(|(c, &a)| c * dphi(act, a)).collect();
         }
         // local outer products, batch-averaged
         for l in 0..layers {
@@ -116,22 +94,12 @@ fn library_update(model: &Model, x: &[f32], y: &[u8]) -> Vec<f32> {
     model.mlp.loss_and_output_error(y, &mut ws);
     let mut grad = vec![0f32; model.mlp.num_params()];
     let scratch = model.feedback_matrices().unwrap_or_default();
-    model.mlp.backward(
-        &model.params,
-        model.error_path(&scratch),
-        x,
-        &mut ws,
-        1.0 / n as f32,
-        &mut grad,
-        false,
-    );
+    model.mlp.backward(&model.params, model.error_path(&scratch), x, &mut ws, 1.0 / n as f32, &mut grad, false);
     grad
 }
 
 fn tiny_batch(d: usize, n: usize, classes: usize) -> (Vec<f32>, Vec<u8>) {
-    let x = (0..d * n)
-        .map(|i| (i as f32 * 0.917).sin() * 0.5 + 0.5)
-        .collect();
+    let x = (0..d * n).map(|i| (i as f32 * 0.917).sin() * 0.5 + 0.5).collect();
     let y = (0..n).map(|i| (i % classes) as u8).collect();
     (x, y)
 }
@@ -147,10 +115,7 @@ fn every_rule_matches_a_direct_computation_of_its_update() {
             let got = library_update(&model, &x, &y);
             let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
             for (k, (g, r)) in got.iter().zip(&want).enumerate() {
-                assert!(
-                    (*g as f64 - r).abs() <= 1e-5 * scale,
-                    "{rule} {act} param {k}: {g} vs {r}"
-                );
+                assert!((*g as f64 - r).abs() <= 1e-5 * scale, "{rule} {act} param {k}: {g} vs {r}");
             }
         }
     }
@@ -164,19 +129,13 @@ fn rules_differ_from_bp_unless_their_feedback_is_the_transpose() {
     for rule in [Rule::Fa, Rule::Dfa, Rule::Sign] {
         let other = library_update(&init_model(&mlp, rule, 0.0, 4), &x, &y);
         let first_layer = mlp.weight_range(0);
-        assert_ne!(
-            bp[first_layer.clone()],
-            other[first_layer],
-            "{rule} should not equal bp in the first layer"
-        );
+        assert_ne!(bp[first_layer.clone()], other[first_layer], "{rule} should not equal bp in the first layer");
     }
 }
 
 fn synthetic(n_train: usize, n_test: usize, dim: usize, classes: usize) -> DataSplits {
     let make = |n: usize, salt: usize| Dataset {
-        pixels: (0..n * dim)
-            .map(|i| ((i * 31 + salt * 7) % 251) as u8)
-            .collect(),
+        pixels: (0..n * dim).map(|i| ((i * 31 + salt * 7) % 251) as u8).collect(),
         labels: (0..n).map(|i| ((i * 7 + salt) % classes) as u8).collect(),
         dim,
         classes,
@@ -207,6 +166,7 @@ fn config(rule: Rule, batch: usize, epochs: u64, momentum: f32) -> TrainConfig {
         ckpt_every: CkptSchedule::Steps(1),
         log_every: 1,
         chunks: 2,
+        divergence_loss: 1e4,
     }
 }
 
@@ -224,11 +184,9 @@ fn kolen_pollack_feedback_receives_the_weight_update_and_decay() {
     // the update of the one full-batch step, computed independently
     let mut x = vec![0f32; 8 * 5];
     let mut y = vec![0u8; 8];
-    data.train
-        .fill_batch(&(0..8).collect::<Vec<_>>(), &mut x, &mut y);
+    data.train.fill_batch(&(0..8).collect::<Vec<_>>(), &mut x, &mut y);
     let grad = reference_update(&before, &x, &y);
-    let (Feedback::Matrices(b0), Feedback::Matrices(b1)) = (&before.feedback, &after.feedback)
-    else {
+    let (Feedback::Matrices(b0), Feedback::Matrices(b1)) = (&before.feedback, &after.feedback) else {
         panic!("kp has matrices")
     };
     for l in 0..before.mlp.num_layers() {
@@ -237,10 +195,7 @@ fn kolen_pollack_feedback_receives_the_weight_update_and_decay() {
             let dw = grad[p];
             let want_w = before.params[p] as f64 - 0.05 * (dw + 0.01 * before.params[p] as f64);
             let want_b = b0[l][k] as f64 - 0.05 * (dw + 0.01 * b0[l][k] as f64);
-            assert!(
-                (after.params[p] as f64 - want_w).abs() < 1e-6,
-                "W layer {l}"
-            );
+            assert!((after.params[p] as f64 - want_w).abs() < 1e-6, "W layer {l}");
             assert!((b1[l][k] as f64 - want_b).abs() < 1e-6, "B layer {l}");
         }
     }
@@ -260,41 +215,13 @@ fn same_seed_gives_bit_identical_checkpoints_and_resume_continues_exactly() {
         train(&cfg, &data, &a, RunControl::default(), &mut Silent).unwrap();
         train(&cfg, &data, &b, RunControl::default(), &mut Silent).unwrap();
         // interrupted mid-epoch at a checkpoint, then resumed
-        train(
-            &cfg,
-            &data,
-            &c,
-            RunControl {
-                resume: false,
-                stop_after: Some(10),
-            },
-            &mut Silent,
-        )
-        .unwrap();
-        train(
-            &cfg,
-            &data,
-            &c,
-            RunControl {
-                resume: true,
-                stop_after: None,
-            },
-            &mut Silent,
-        )
-        .unwrap();
+        train(&cfg, &data, &c, RunControl { resume: false, stop_after: Some(10) }, &mut Silent).unwrap();
+        train(&cfg, &data, &c, RunControl { resume: true, stop_after: None }, &mut Silent).unwrap();
         let files = |r: &RunDir| {
-            list_checkpoints(r)
-                .unwrap()
-                .into_iter()
-                .map(|(s, p)| (s, std::fs::read(p).unwrap()))
-                .collect::<Vec<_>>()
+            list_checkpoints(r).unwrap().into_iter().map(|(s, p)| (s, std::fs::read(p).unwrap())).collect::<Vec<_>>()
         };
         let (fa, fb, fc) = (files(&a), files(&b), files(&c));
-        assert_eq!(
-            fa.len(),
-            6,
-            "{rule}: checkpoints 0, 5, 10, 15, 20 and the last, 21"
-        );
+        assert_eq!(fa.len(), 6, "{rule}: checkpoints 0, 5, 10, 15, 20 and the last, 21");
         assert!(fa == fb, "{rule}: same seed, same bits");
         assert!(fa == fc, "{rule}: resumed run equals the uninterrupted one");
         let metrics = |r: &RunDir| std::fs::read_to_string(r.metrics()).unwrap();
@@ -302,10 +229,6 @@ fn same_seed_gives_bit_identical_checkpoints_and_resume_continues_exactly() {
         for (la, lc) in ma.lines().zip(mc.lines()) {
             assert_eq!(la, lc, "{rule}: metrics after resume");
         }
-        assert_eq!(
-            ma.lines().count(),
-            mc.lines().count(),
-            "{rule}: metric records after resume"
-        );
+        assert_eq!(ma.lines().count(), mc.lines().count(), "{rule}: metric records after resume");
     }
 }

@@ -18,8 +18,7 @@ mod run;
 mod tensors;
 
 pub use run::{
-    list_checkpoints, read_metrics, resolve_checkpoint, CkptSelector, DataInfo, Divergence, RunDir,
-    RunInfo, RunStatus,
+    list_checkpoints, read_metrics, resolve_checkpoint, CkptSelector, DataInfo, Divergence, RunDir, RunInfo, RunStatus,
 };
 pub use tensors::{load_checkpoint, save_checkpoint, Checkpoint, CheckpointMeta, TensorMap};
 pub use tensors::{read_tensors, serialize_tensors};
@@ -32,23 +31,14 @@ pub enum CkptError {
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 impl CkptError {
     pub(crate) fn invalid(path: impl Into<PathBuf>, message: impl Into<String>) -> CkptError {
-        CkptError::Invalid {
-            path: path.into(),
-            message: message.into(),
-        }
+        CkptError::Invalid { path: path.into(), message: message.into() }
     }
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> CkptError {
-        CkptError::Io {
-            path: path.into(),
-            source,
-        }
+        CkptError::Io { path: path.into(), source }
     }
 }

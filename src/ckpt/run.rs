@@ -80,10 +80,7 @@ impl FromStr for CkptSelector {
         match s {
             "last" => Ok(CkptSelector::Last),
             "all" => Ok(CkptSelector::All),
-            _ => s
-                .parse()
-                .map(CkptSelector::Step)
-                .map_err(|_| format!("'{s}' is not a step number, 'last' or 'all'")),
+            _ => s.parse().map(CkptSelector::Step).map_err(|_| format!("'{s}' is not a step number, 'last' or 'all'")),
         }
     }
 }
@@ -121,8 +118,7 @@ impl RunDir {
                 CkptError::io(&path, e)
             }
         })?;
-        serde_json::from_str(&text)
-            .map_err(|e| CkptError::invalid(&path, format!("not a diag run.json: {e}")))
+        serde_json::from_str(&text).map_err(|e| CkptError::invalid(&path, format!("not a diag run.json: {e}")))
     }
 
     /// Writes `run.json` atomically.
@@ -136,13 +132,9 @@ impl RunDir {
         let path = self.metrics();
         let mut line = serde_json::to_string(record).expect("JSON values serialise");
         line.push('\n');
-        let mut file = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| CkptError::io(&path, e))?;
-        file.write_all(line.as_bytes())
-            .map_err(|e| CkptError::io(&path, e))
+        let mut file =
+            fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| CkptError::io(&path, e))?;
+        file.write_all(line.as_bytes()).map_err(|e| CkptError::io(&path, e))
     }
 
     /// Keeps only the metric records with `step <= step` (used when resuming). Kept lines
@@ -160,11 +152,7 @@ impl RunDir {
                 Ok(v) => v,
                 Err(_) => continue,
             };
-            if record
-                .get("step")
-                .and_then(|s| s.as_u64())
-                .is_some_and(|s| s <= step)
-            {
+            if record.get("step").and_then(|s| s.as_u64()).is_some_and(|s| s <= step) {
                 kept.push_str(line);
             }
         }
@@ -202,10 +190,8 @@ pub fn list_checkpoints(run: &RunDir) -> Result<Vec<(u64, PathBuf)>, CkptError> 
         let entry = entry.map_err(|e| CkptError::io(&run.path, e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if let Some(step) = name
-            .strip_prefix("step-")
-            .and_then(|s| s.strip_suffix(".safetensors"))
-            .and_then(|s| s.parse().ok())
+        if let Some(step) =
+            name.strip_prefix("step-").and_then(|s| s.strip_suffix(".safetensors")).and_then(|s| s.parse().ok())
         {
             out.push((step, entry.path()));
         }
@@ -215,10 +201,7 @@ pub fn list_checkpoints(run: &RunDir) -> Result<Vec<(u64, PathBuf)>, CkptError> 
 }
 
 /// The checkpoints a selector picks, by increasing step; an error names the run when none match.
-pub fn resolve_checkpoint(
-    run: &RunDir,
-    which: CkptSelector,
-) -> Result<Vec<(u64, PathBuf)>, CkptError> {
+pub fn resolve_checkpoint(run: &RunDir, which: CkptSelector) -> Result<Vec<(u64, PathBuf)>, CkptError> {
     let all = list_checkpoints(run)?;
     let picked: Vec<_> = match which {
         CkptSelector::All => all,
@@ -244,15 +227,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::new(dir.path());
         for step in [0u64, 10, 20, 30] {
-            run.append_metrics(&serde_json::json!({"kind": "train", "step": step}))
-                .unwrap();
+            run.append_metrics(&serde_json::json!({"kind": "train", "step": step})).unwrap();
         }
         run.truncate_metrics(20).unwrap();
         assert_eq!(read_metrics(&run).unwrap().len(), 3);
-        let mut f = fs::OpenOptions::new()
-            .append(true)
-            .open(run.metrics())
-            .unwrap();
+        let mut f = fs::OpenOptions::new().append(true).open(run.metrics()).unwrap();
         f.write_all(b"{\"kind\": \"tr").unwrap();
         assert_eq!(read_metrics(&run).unwrap().len(), 3);
     }
@@ -265,24 +244,11 @@ mod tests {
             fs::write(run.checkpoint(step), b"").unwrap();
         }
         fs::write(dir.path().join("resume.safetensors"), b"").unwrap();
-        let steps: Vec<u64> = list_checkpoints(&run)
-            .unwrap()
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect();
+        let steps: Vec<u64> = list_checkpoints(&run).unwrap().into_iter().map(|(s, _)| s).collect();
         assert_eq!(steps, [0, 20, 100]);
-        assert_eq!(
-            resolve_checkpoint(&run, CkptSelector::Last).unwrap()[0].0,
-            100
-        );
-        assert!(resolve_checkpoint(&run, CkptSelector::Step(5))
-            .unwrap_err()
-            .to_string()
-            .contains("step 5"));
+        assert_eq!(resolve_checkpoint(&run, CkptSelector::Last).unwrap()[0].0, 100);
+        assert!(resolve_checkpoint(&run, CkptSelector::Step(5)).unwrap_err().to_string().contains("step 5"));
         assert_eq!("last".parse::<CkptSelector>().unwrap(), CkptSelector::Last);
-        assert_eq!(
-            "40".parse::<CkptSelector>().unwrap(),
-            CkptSelector::Step(40)
-        );
+        assert_eq!("40".parse::<CkptSelector>().unwrap(), CkptSelector::Step(40));
     }
 }

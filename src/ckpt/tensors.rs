@@ -35,29 +35,17 @@ pub fn model_tensors(model: &Model) -> TensorMap {
     let fb = model.feedback_matrices();
     for i in 0..mlp.num_layers() {
         let (din, dout) = mlp.layer_dims(i);
-        map.insert(
-            format!("layers.{i}.weight"),
-            (vec![dout, din], model.weight_t(i).to_vec()),
-        );
-        map.insert(
-            format!("layers.{i}.bias"),
-            (vec![dout], model.bias(i).to_vec()),
-        );
+        map.insert(format!("layers.{i}.weight"), (vec![dout, din], model.weight_t(i).to_vec()));
+        map.insert(format!("layers.{i}.bias"), (vec![dout], model.bias(i).to_vec()));
         if let Some(b) = &fb {
-            map.insert(
-                format!("layers.{i}.feedback"),
-                (vec![dout, din], b[i].clone()),
-            );
+            map.insert(format!("layers.{i}.feedback"), (vec![dout, din], b[i].clone()));
         }
     }
     if let Feedback::Direct(d) = &model.feedback {
         let classes = mlp.classes();
         for (i, di) in d.iter().enumerate() {
             let (_, dout) = mlp.layer_dims(i);
-            map.insert(
-                format!("layers.{i}.direct_feedback"),
-                (vec![classes, dout], di.clone()),
-            );
+            map.insert(format!("layers.{i}.direct_feedback"), (vec![classes, dout], di.clone()));
         }
     }
     map
@@ -70,22 +58,11 @@ pub fn serialize_tensors(
 ) -> Result<Vec<u8>, safetensors::SafeTensorError> {
     let bytes: Vec<(&String, &Vec<usize>, Vec<u8>)> = map
         .iter()
-        .map(|(name, (shape, data))| {
-            (
-                name,
-                shape,
-                data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            )
-        })
+        .map(|(name, (shape, data))| (name, shape, data.iter().flat_map(|v| v.to_le_bytes()).collect()))
         .collect();
     let views = bytes
         .iter()
-        .map(|(name, shape, data)| {
-            Ok((
-                name.as_str(),
-                TensorView::new(Dtype::F32, shape.to_vec(), data)?,
-            ))
-        })
+        .map(|(name, shape, data)| Ok((name.as_str(), TensorView::new(Dtype::F32, shape.to_vec(), data)?)))
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
     let bytes = safetensors::serialize(views, Some(metadata))?;
     Ok(canonical_header(bytes))
@@ -95,8 +72,7 @@ pub fn serialize_tensors(
 /// crate writes `__metadata__` in hash-map order). Offsets are relative to the data
 /// section, so only the header and its 8-byte-aligned padding change.
 fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
-    let header_len =
-        u64::from_le_bytes(bytes[..8].try_into().expect("8-byte length prefix")) as usize;
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8-byte length prefix")) as usize;
     let header: serde_json::Value =
         serde_json::from_slice(&bytes[8..8 + header_len]).expect("the crate writes valid JSON");
     let mut text = serde_json::to_string(&header).expect("JSON values serialise");
@@ -116,15 +92,9 @@ pub fn read_tensors(path: &Path) -> Result<(TensorMap, HashMap<String, String>),
     parse_tensors(path, &bytes)
 }
 
-fn parse_tensors(
-    path: &Path,
-    bytes: &[u8],
-) -> Result<(TensorMap, HashMap<String, String>), CkptError> {
+fn parse_tensors(path: &Path, bytes: &[u8]) -> Result<(TensorMap, HashMap<String, String>), CkptError> {
     let corrupt = |e: safetensors::SafeTensorError| {
-        CkptError::invalid(
-            path,
-            format!("not a valid safetensors file (truncated or corrupt: {e})"),
-        )
+        CkptError::invalid(path, format!("not a valid safetensors file (truncated or corrupt: {e})"))
     };
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(corrupt)?;
     let tensors = SafeTensors::deserialize(bytes).map_err(corrupt)?;
@@ -133,17 +103,10 @@ fn parse_tensors(
         if view.dtype() != Dtype::F32 {
             return Err(CkptError::invalid(
                 path,
-                format!(
-                    "tensor {name} has dtype {:?}; diag reads float32 tensors",
-                    view.dtype()
-                ),
+                format!("tensor {name} has dtype {:?}; diag reads float32 tensors", view.dtype()),
             ));
         }
-        let data = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let data = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         map.insert(name.to_string(), (view.shape().to_vec(), data));
     }
     Ok((map, header.metadata().clone().unwrap_or_default()))
@@ -153,19 +116,13 @@ fn parse_tensors(
 pub fn save_checkpoint(path: &Path, model: &Model, meta: &CheckpointMeta) -> Result<(), CkptError> {
     let mut info = HashMap::new();
     info.insert("format".to_string(), "diag-mlp/1".to_string());
-    info.insert(
-        "diag_version".to_string(),
-        env!("CARGO_PKG_VERSION").to_string(),
-    );
+    info.insert("diag_version".to_string(), env!("CARGO_PKG_VERSION").to_string());
     info.insert("step".to_string(), meta.step.to_string());
     info.insert("rule".to_string(), meta.rule.to_string());
     info.insert("activation".to_string(), meta.activation.to_string());
     if let Some(alpha) = meta.alpha {
         info.insert("alpha".to_string(), format!("{alpha}"));
-        info.insert(
-            "align_angle_deg".to_string(),
-            format!("{}", alpha.clamp(-1.0, 1.0).acos().to_degrees()),
-        );
+        info.insert("align_angle_deg".to_string(), format!("{}", alpha.clamp(-1.0, 1.0).acos().to_degrees()));
     }
     if let Some(seed) = meta.seed {
         info.insert("seed".to_string(), seed.to_string());
@@ -181,36 +138,24 @@ pub fn save_checkpoint(path: &Path, model: &Model, meta: &CheckpointMeta) -> Res
 ///
 /// Without metadata the rule is inferred (`feedback` present: `fa`; `direct_feedback`:
 /// `dfa`; neither: `bp`) and the activation defaults to relu; `activation` overrides it.
-pub fn load_checkpoint(
-    path: &Path,
-    activation: Option<Activation>,
-) -> Result<Checkpoint, CkptError> {
+pub fn load_checkpoint(path: &Path, activation: Option<Activation>) -> Result<Checkpoint, CkptError> {
     let (mut tensors, metadata) = read_tensors(path)?;
     let bad = |message: String| CkptError::invalid(path, message);
-    let num_layers = (0..)
-        .take_while(|i| tensors.contains_key(&format!("layers.{i}.weight")))
-        .count();
+    let num_layers = (0..).take_while(|i| tensors.contains_key(&format!("layers.{i}.weight"))).count();
     if num_layers == 0 {
-        return Err(bad(
-            "no tensor named layers.0.weight: not an MLP checkpoint in diag's layout".into(),
-        ));
+        return Err(bad("no tensor named layers.0.weight: not an MLP checkpoint in diag's layout".into()));
     }
     let mut sizes = Vec::with_capacity(num_layers + 1);
     for i in 0..num_layers {
         let (shape, _) = &tensors[&format!("layers.{i}.weight")];
         let [dout, din] = shape[..] else {
-            return Err(bad(format!(
-                "layers.{i}.weight has shape {shape:?}; expected [out, in]"
-            )));
+            return Err(bad(format!("layers.{i}.weight has shape {shape:?}; expected [out, in]")));
         };
         match sizes.last() {
             None => sizes.extend([din, dout]),
             Some(&prev) if prev == din => sizes.push(dout),
             Some(&prev) => {
-                return Err(bad(format!(
-                    "layers.{i}.weight takes {din} inputs but layer {} has {prev} outputs",
-                    i - 1
-                )))
+                return Err(bad(format!("layers.{i}.weight takes {din} inputs but layer {} has {prev} outputs", i - 1)))
             }
         }
     }
@@ -219,19 +164,16 @@ pub fn load_checkpoint(
     }
     let activation = match (activation, metadata.get("activation")) {
         (Some(a), _) => a,
-        (None, Some(name)) => name
-            .parse()
-            .map_err(|e: String| bad(format!("metadata: {e}")))?,
+        (None, Some(name)) => name.parse().map_err(|e: String| bad(format!("metadata: {e}")))?,
         (None, None) => Activation::Relu,
     };
     let mlp = Mlp::new(&sizes, activation);
     let mut take = |name: &str, shape: &[usize]| -> Result<Option<Vec<f32>>, CkptError> {
         match tensors.remove(name) {
             None => Ok(None),
-            Some((s, _)) if s != shape => Err(CkptError::invalid(
-                path,
-                format!("{name} has shape {s:?}; expected {shape:?}"),
-            )),
+            Some((s, _)) if s != shape => {
+                Err(CkptError::invalid(path, format!("{name} has shape {s:?}; expected {shape:?}")))
+            }
             Some((_, data)) => Ok(Some(data)),
         }
     };
@@ -249,10 +191,7 @@ pub fn load_checkpoint(
             feedback.push(b);
         }
         if i + 1 < num_layers {
-            if let Some(d) = take(
-                &format!("layers.{i}.direct_feedback"),
-                &[mlp.classes(), dout],
-            )? {
+            if let Some(d) = take(&format!("layers.{i}.direct_feedback"), &[mlp.classes(), dout])? {
                 direct.push(d);
             }
         }
@@ -265,18 +204,14 @@ pub fn load_checkpoint(
         Rule::Bp
     };
     let rule = match metadata.get("rule") {
-        Some(name) => name
-            .parse()
-            .map_err(|e: String| bad(format!("metadata: {e}")))?,
+        Some(name) => name.parse().map_err(|e: String| bad(format!("metadata: {e}")))?,
         None => inferred,
     };
     let complete = |got: usize, want: usize, what: &str| {
         if got == want {
             Ok(())
         } else {
-            Err(bad(format!(
-                "rule {rule} needs {what} for {want} layers, found {got}"
-            )))
+            Err(bad(format!("rule {rule} needs {what} for {want} layers, found {got}")))
         }
     };
     let feedback = match rule {
@@ -287,12 +222,7 @@ pub fn load_checkpoint(
         }
         Rule::Sign => {
             complete(feedback.len(), num_layers, "layers.{i}.feedback")?;
-            Feedback::SignMagnitudes(
-                feedback
-                    .into_iter()
-                    .map(|b| b.into_iter().map(f32::abs).collect())
-                    .collect(),
-            )
+            Feedback::SignMagnitudes(feedback.into_iter().map(|b| b.into_iter().map(f32::abs).collect()).collect())
         }
         Rule::Dfa => {
             complete(direct.len(), num_layers - 1, "layers.{i}.direct_feedback")?;
@@ -307,15 +237,7 @@ pub fn load_checkpoint(
         seed: metadata.get("seed").and_then(|s| s.parse().ok()),
         activation,
     };
-    Ok(Checkpoint {
-        meta,
-        model: Model {
-            mlp,
-            rule,
-            params,
-            feedback,
-        },
-    })
+    Ok(Checkpoint { meta, model: Model { mlp, rule, params, feedback } })
 }
 
 #[cfg(test)]
@@ -324,13 +246,7 @@ mod tests {
     use crate::net::init_model;
 
     fn meta(rule: Rule) -> CheckpointMeta {
-        CheckpointMeta {
-            step: 7,
-            rule,
-            alpha: Some(0.5),
-            seed: Some(3),
-            activation: Activation::Tanh,
-        }
+        CheckpointMeta { step: 7, rule, alpha: Some(0.5), seed: Some(3), activation: Activation::Tanh }
     }
 
     #[test]
@@ -361,10 +277,7 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
         let err = load_checkpoint(&path, None).unwrap_err().to_string();
-        assert!(
-            err.contains("c.safetensors") && err.contains("truncated"),
-            "{err}"
-        );
+        assert!(err.contains("c.safetensors") && err.contains("truncated"), "{err}");
         std::fs::write(&path, b"hello").unwrap();
         assert!(load_checkpoint(&path, None).is_err());
     }

@@ -35,11 +35,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let ckpt = load_checkpoint(&path, Some(info.activation))?;
     let spec = args.data.clone().unwrap_or_else(|| info.data.spec.clone());
     let data = super::load_data(&spec)?;
-    let split = if args.split == "train" {
-        &data.train
-    } else {
-        &data.test
-    };
+    let split = if args.split == "train" { &data.train } else { &data.test };
     if split.dim != ckpt.model.mlp.input_dim() || split.classes != ckpt.model.mlp.classes() {
         bail!(
             "--data: {spec} has {} inputs and {} classes but the checkpoint expects {} and {}",

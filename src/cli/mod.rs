@@ -36,24 +36,29 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Parses a comma-separated list of positive integers (`512,512,512`).
-pub(crate) fn parse_widths(s: &str) -> Result<Vec<usize>, String> {
-    if s.trim().is_empty() {
-        return Err("needs at least one width, e.g. 512,512".into());
+/// A comma-separated list of positive layer widths (`512,512,512`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Widths(pub Vec<usize>);
+
+impl std::str::FromStr for Widths {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim().is_empty() {
+            return Err("needs at least one width, e.g. 512,512".into());
+        }
+        s.split(',')
+            .map(|w| match w.trim().parse::<usize>() {
+                Ok(0) => Err("widths must be positive".to_string()),
+                Ok(d) => Ok(d),
+                Err(_) => Err(format!("'{w}' is not a width")),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Widths)
     }
-    s.split(',')
-        .map(|w| match w.trim().parse::<usize>() {
-            Ok(0) => Err("widths must be positive".to_string()),
-            Ok(d) => Ok(d),
-            Err(_) => Err(format!("'{w}' is not a width")),
-        })
-        .collect()
 }
 
-/// Loads the data named by a `--data` value, with a progress note on a terminal.
+/// Loads the data named by a `--data` value.
 pub(crate) fn load_data(spec: &str) -> anyhow::Result<diag::data::DataSplits> {
-    let spec: diag::data::DataSpec = spec
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("--data: {e}"))?;
+    let spec: diag::data::DataSpec = spec.parse().map_err(|e| anyhow::anyhow!("--data: {e}"))?;
     Ok(diag::data::load(&spec)?)
 }

@@ -16,27 +16,18 @@ pub struct TrainProgress {
 impl TrainProgress {
     pub fn new(quiet: bool, cfg: &TrainConfig) -> TrainProgress {
         let terminal = std::io::stderr().is_terminal();
-        let angle = cfg
-            .alpha
-            .map(|a| format!(" {:.0}deg", a.acos().to_degrees()))
-            .unwrap_or_default();
-        TrainProgress {
-            bar: None,
-            lines: !quiet && !terminal,
-            label: format!("{}{angle}", cfg.rule),
-        }
-        .with_bar(!quiet && terminal)
+        let angle = cfg.alpha.map(|a| format!(" {:.0}deg", a.acos().to_degrees())).unwrap_or_default();
+        TrainProgress { bar: None, lines: !quiet && !terminal, label: format!("{}{angle}", cfg.rule) }
+            .with_bar(!quiet && terminal)
     }
 
     fn with_bar(mut self, bar: bool) -> Self {
         if bar {
             let pb = ProgressBar::new(0);
             pb.set_style(
-                ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {pos}/{len} steps {msg} ({elapsed} < {eta})",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
+                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps {msg} ({elapsed} < {eta})")
+                    .expect("valid template")
+                    .progress_chars("=> "),
             );
             pb.set_prefix(self.label.clone());
             self.bar = Some(pb);
@@ -63,11 +54,7 @@ impl Observer for TrainProgress {
         if let Some(bar) = &self.bar {
             bar.set_position(step);
             if step % 10 == 0 && running.count > 0 {
-                bar.set_message(format!(
-                    "loss {:.4} acc {:.1}%",
-                    running.mean_loss(),
-                    100.0 * running.accuracy()
-                ));
+                bar.set_message(format!("loss {:.4} acc {:.1}%", running.mean_loss(), 100.0 * running.accuracy()));
             }
         }
     }

@@ -29,8 +29,8 @@ pub struct TrainArgs {
     #[arg(long)]
     align_angle: Option<f64>,
     /// Hidden widths, comma-separated. [default: 512,512,512,512]
-    #[arg(long, value_parser = super::parse_widths)]
-    hidden: Option<Vec<usize>>,
+    #[arg(long)]
+    hidden: Option<super::Widths>,
     /// Hidden activation: relu, tanh, linear. [default: relu]
     #[arg(long)]
     activation: Option<Activation>,
@@ -67,6 +67,9 @@ pub struct TrainArgs {
     /// Split each batch into this many chunks computed in parallel (results do not depend on the thread count). [default: 2]
     #[arg(long)]
     chunks: Option<usize>,
+    /// A batch mean loss above this many nats counts as divergence (as does NaN/Inf). [default: 1e4]
+    #[arg(long)]
+    divergence_loss: Option<f64>,
     /// Continue the run in --out from its last checkpoint (its configuration comes from run.json).
     #[arg(long)]
     resume: bool,
@@ -106,12 +109,9 @@ impl TrainArgs {
             ("--ckpt-every", self.ckpt_every.is_some()),
             ("--log-every", self.log_every.is_some()),
             ("--chunks", self.chunks.is_some()),
+            ("--divergence-loss", self.divergence_loss.is_some()),
         ];
-        flags
-            .into_iter()
-            .filter(|(_, given)| *given)
-            .map(|(name, _)| name)
-            .collect()
+        flags.into_iter().filter(|(_, given)| *given).map(|(name, _)| name).collect()
     }
 
     /// Resolves defaults and checks every value; errors name the flag.
@@ -132,22 +132,16 @@ impl TrainArgs {
             bail!("--momentum: applies to sgd only (optimizer is adam)");
         }
         let optimizer = if adam {
-            OptimizerKind::Adam {
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-            }
+            OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 }
         } else {
-            OptimizerKind::Sgd {
-                momentum: self.momentum.unwrap_or(0.9),
-            }
+            OptimizerKind::Sgd { momentum: self.momentum.unwrap_or(0.9) }
         };
         let cfg = TrainConfig {
             data: self.data.clone().unwrap_or_else(|| "fixture".into()),
             subset: self.subset,
             rule,
             alpha,
-            hidden: self.hidden.clone().unwrap_or_else(|| vec![512; 4]),
+            hidden: self.hidden.clone().map_or_else(|| vec![512; 4], |w| w.0),
             activation: self.activation.unwrap_or(Activation::Relu),
             seed: self.seed.unwrap_or(0),
             optimizer,
@@ -159,6 +153,7 @@ impl TrainArgs {
             ckpt_every: self.ckpt_every.unwrap_or(CkptSchedule::Epochs(1)),
             log_every: self.log_every.unwrap_or(50),
             chunks: self.chunks.unwrap_or(2),
+            divergence_loss: self.divergence_loss.unwrap_or(1e4),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -186,9 +181,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         let cfg = args.config()?;
         if run_dir.path.exists()
             && !args.force
-            && std::fs::read_dir(&run_dir.path)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(true)
+            && std::fs::read_dir(&run_dir.path).map(|mut d| d.next().is_some()).unwrap_or(true)
         {
             bail!(
                 "--out: {} already exists (use --resume to continue it or --force to replace it)",
@@ -211,25 +204,18 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             );
         }
     } else if args.force && run_dir.path.exists() {
-        std::fs::remove_dir_all(&run_dir.path)
-            .with_context(|| format!("{}: cannot remove", run_dir.path.display()))?;
+        std::fs::remove_dir_all(&run_dir.path).with_context(|| format!("{}: cannot remove", run_dir.path.display()))?;
     }
 
     let mut progress = TrainProgress::new(args.quiet, &cfg);
-    let control = RunControl {
-        resume: args.resume,
-        stop_after: args.stop_after,
-    };
+    let control = RunControl { resume: args.resume, stop_after: args.stop_after };
     let result = train::train(&cfg, &data, &run_dir, control, &mut progress);
     progress.finish();
     let summary = result?;
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
-        let angle = cfg
-            .alpha
-            .map(|a| format!(" ({:.0} deg)", a.acos().to_degrees()))
-            .unwrap_or_default();
+        let angle = cfg.alpha.map(|a| format!(" ({:.0} deg)", a.acos().to_degrees())).unwrap_or_default();
         println!(
             "{}: {}{} {} after {} steps ({} epochs): test accuracy {:.2}%, test loss {:.4}; {:.0} samples/s",
             run_dir.path.display(),

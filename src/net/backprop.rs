@@ -90,11 +90,7 @@ impl Workspace {
 impl Mlp {
     /// Forward pass of `n` samples (`x` is `d_0 x n`), filling `ws.pre` and `ws.act`.
     pub fn forward(&self, params: &[f32], x: &[f32], n: usize, ws: &mut Workspace) {
-        assert!(
-            n <= ws.capacity,
-            "batch of {n} exceeds workspace capacity {}",
-            ws.capacity
-        );
+        assert!(n <= ws.capacity, "batch of {n} exceeds workspace capacity {}", ws.capacity);
         assert_eq!(params.len(), self.num_params());
         assert!(x.len() >= self.input_dim() * n);
         ws.n = n;
@@ -109,13 +105,7 @@ impl Mlp {
                 // Split borrows: `pre` and `act` are distinct fields.
                 (&mut ws.pre[i], input)
             };
-            gemm(
-                view_mut(pre, dout, n),
-                false,
-                w_t.transpose(),
-                view(input, din, n),
-                1.0,
-            );
+            gemm(view_mut(pre, dout, n), false, w_t.transpose(), view(input, din, n), 1.0);
             for col in pre[..dout * n].chunks_exact_mut(dout) {
                 for (a, &b) in col.iter_mut().zip(bias) {
                     *a += b;
@@ -136,27 +126,23 @@ impl Mlp {
         let n = ws.n;
         let classes = self.classes();
         let last = self.num_layers() - 1;
-        let mut stats = BatchStats {
-            count: n,
-            ..BatchStats::default()
-        };
+        let mut stats = BatchStats { count: n, ..BatchStats::default() };
         let (logits, err) = (&ws.pre[last], &mut ws.delta[last]);
-        for ((z, e), &y) in logits[..classes * n]
-            .chunks_exact(classes)
-            .zip(err[..classes * n].chunks_exact_mut(classes))
-            .zip(labels)
+        for ((z, e), &y) in
+            logits[..classes * n].chunks_exact(classes).zip(err[..classes * n].chunks_exact_mut(classes)).zip(labels)
         {
             let y = y as usize;
             let (argmax, max) =
-                z.iter()
-                    .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |best, (k, &v)| {
+                z.iter().enumerate().fold(
+                    (0, f32::NEG_INFINITY),
+                    |best, (k, &v)| {
                         if v > best.1 {
                             (k, v)
                         } else {
                             best
                         }
-                    });
+                    },
+                );
             let mut sum = 0f32;
             for (ek, &zk) in e.iter_mut().zip(z) {
                 *ek = (zk - max).exp();
@@ -209,82 +195,39 @@ impl Mlp {
             match path {
                 ErrorPath::Transpose => {
                     let w_t = view(&params[self.weight_range(i)], din, dout);
-                    gemm(
-                        view_mut(target, din, n),
-                        false,
-                        w_t,
-                        view(&upper[0], dout, n),
-                        1.0,
-                    );
+                    gemm(view_mut(target, din, n), false, w_t, view(&upper[0], dout, n), 1.0);
                 }
                 ErrorPath::Matrices(b) => {
-                    gemm(
-                        view_mut(target, din, n),
-                        false,
-                        view(&b[i], din, dout),
-                        view(&upper[0], dout, n),
-                        1.0,
-                    );
+                    gemm(view_mut(target, din, n), false, view(&b[i], din, dout), view(&upper[0], dout, n), 1.0);
                 }
                 ErrorPath::Direct(d) => {
                     let classes = self.classes();
                     let e = &upper[upper.len() - 1];
-                    gemm(
-                        view_mut(target, din, n),
-                        false,
-                        view(&d[i - 1], din, classes),
-                        view(e, classes, n),
-                        1.0,
-                    );
+                    gemm(view_mut(target, din, n), false, view(&d[i - 1], din, classes), view(e, classes, n), 1.0);
                 }
             }
             let (pre, act) = (&ws.pre[i - 1], &ws.act[i - 1]);
-            for ((d, &a), &h) in target[..din * n]
-                .iter_mut()
-                .zip(&pre[..din * n])
-                .zip(&act[..din * n])
-            {
+            for ((d, &a), &h) in target[..din * n].iter_mut().zip(&pre[..din * n]).zip(&act[..din * n]) {
                 *d *= act_fn.derivative(a, h);
             }
         }
     }
 
     /// `grad_l = scale * (delta_l h_{l-1}^T, sum_n delta_l)` from the errors in `ws`.
-    pub fn weight_gradients(
-        &self,
-        x: &[f32],
-        ws: &Workspace,
-        scale: f32,
-        grad: &mut [f32],
-        accumulate: bool,
-    ) {
+    pub fn weight_gradients(&self, x: &[f32], ws: &Workspace, scale: f32, grad: &mut [f32], accumulate: bool) {
         for i in 0..self.num_layers() {
             self.layer_gradient(i, x, ws, scale, grad, accumulate);
         }
     }
 
     /// The gradient block of layer `i` only.
-    pub fn layer_gradient(
-        &self,
-        i: usize,
-        x: &[f32],
-        ws: &Workspace,
-        scale: f32,
-        grad: &mut [f32],
-        accumulate: bool,
-    ) {
+    pub fn layer_gradient(&self, i: usize, x: &[f32], ws: &Workspace, scale: f32, grad: &mut [f32], accumulate: bool) {
         let n = ws.n;
         let (din, dout) = self.layer_dims(i);
         let input = ws.layer_input(x, i);
         let delta = &ws.delta[i];
         let (gw, gb) = grad[self.layer_range(i)].split_at_mut(din * dout);
-        gemm(
-            view_mut(gw, din, dout),
-            accumulate,
-            view(input, din, n),
-            view(delta, dout, n).transpose(),
-            scale,
-        );
+        gemm(view_mut(gw, din, dout), accumulate, view(input, din, n), view(delta, dout, n).transpose(), scale);
         if !accumulate {
             gb.fill(0.0);
         }
@@ -299,13 +242,7 @@ impl Mlp {
     /// `M_1` is `W_1^T` for [`ErrorPath::Transpose`] (the exact input gradient) or `B_1`
     /// for [`ErrorPath::Matrices`] (the feedback path). Errors must already be propagated.
     /// `out` is `d_0 x n`.
-    pub fn input_gradient(
-        &self,
-        params: &[f32],
-        path: ErrorPath<'_>,
-        ws: &Workspace,
-        out: &mut [f32],
-    ) {
+    pub fn input_gradient(&self, params: &[f32], path: ErrorPath<'_>, ws: &Workspace, out: &mut [f32]) {
         let n = ws.n;
         let (din, dout) = self.layer_dims(0);
         let m = match path {
@@ -313,13 +250,7 @@ impl Mlp {
             ErrorPath::Matrices(b) => view(&b[0], din, dout),
             ErrorPath::Direct(_) => panic!("direct feedback has no path to the input"),
         };
-        gemm(
-            view_mut(out, din, n),
-            false,
-            m,
-            view(&ws.delta[0], dout, n),
-            1.0,
-        );
+        gemm(view_mut(out, din, n), false, m, view(&ws.delta[0], dout, n), 1.0);
     }
 }
 
@@ -333,18 +264,14 @@ mod tests {
         let mlp = &model.mlp;
         let mut total = 0.0;
         for s in 0..n {
-            let mut h: Vec<f64> = x[s * mlp.input_dim()..(s + 1) * mlp.input_dim()]
-                .iter()
-                .map(|&v| v as f64)
-                .collect();
+            let mut h: Vec<f64> = x[s * mlp.input_dim()..(s + 1) * mlp.input_dim()].iter().map(|&v| v as f64).collect();
             for i in 0..mlp.num_layers() {
                 let (din, dout) = mlp.layer_dims(i);
                 let w = model.weight_t(i);
                 let b = model.bias(i);
                 let mut a = vec![0f64; dout];
                 for o in 0..dout {
-                    a[o] =
-                        b[o] as f64 + (0..din).map(|k| w[o * din + k] as f64 * h[k]).sum::<f64>();
+                    a[o] = b[o] as f64 + (0..din).map(|k| w[o * din + k] as f64 * h[k]).sum::<f64>();
                 }
                 h = if i + 1 < mlp.num_layers() {
                     a.iter()
@@ -366,12 +293,8 @@ mod tests {
     }
 
     fn batch(d: usize, n: usize, classes: usize, seed: u32) -> (Vec<f32>, Vec<u8>) {
-        let x = (0..d * n)
-            .map(|i| (i as f32 * 0.7131 + seed as f32).sin() * 0.5 + 0.5)
-            .collect();
-        let y = (0..n)
-            .map(|i| ((i * 7 + seed as usize) % classes) as u8)
-            .collect();
+        let x = (0..d * n).map(|i| (i as f32 * 0.7131 + seed as f32).sin() * 0.5 + 0.5).collect();
+        let y = (0..n).map(|i| ((i * 7 + seed as usize) % classes) as u8).collect();
         (x, y)
     }
 
@@ -381,15 +304,7 @@ mod tests {
         let stats = model.mlp.loss_and_output_error(y, &mut ws);
         let mut grad = vec![0f32; model.mlp.num_params()];
         let scratch = model.feedback_matrices().unwrap_or_default();
-        model.mlp.backward(
-            &model.params,
-            model.error_path(&scratch),
-            x,
-            &mut ws,
-            1.0 / n as f32,
-            &mut grad,
-            false,
-        );
+        model.mlp.backward(&model.params, model.error_path(&scratch), x, &mut ws, 1.0 / n as f32, &mut grad, false);
         (stats.mean_loss(), grad)
     }
 
@@ -400,10 +315,7 @@ mod tests {
             let model = init_model(&mlp, Rule::Bp, 0.0, 5);
             let (x, y) = batch(6, 9, 3, 1);
             let (loss, _) = gradient(&model, &x, &y, 9);
-            assert!(
-                (loss - reference_loss(&model, &x, &y, 9)).abs() < 1e-5,
-                "{act}"
-            );
+            assert!((loss - reference_loss(&model, &x, &y, 9)).abs() < 1e-5, "{act}");
         }
     }
 
@@ -442,11 +354,7 @@ mod tests {
         let mlp = Mlp::new(&[8, 16, 12, 10, 5], Activation::Relu);
         let bp = init_model(&mlp, Rule::Bp, 0.0, 9);
         let mut fa = init_model(&mlp, Rule::Fa, 0.0, 9);
-        fa.feedback = Feedback::Matrices(
-            (0..mlp.num_layers())
-                .map(|i| bp.weight_t(i).to_vec())
-                .collect(),
-        );
+        fa.feedback = Feedback::Matrices((0..mlp.num_layers()).map(|i| bp.weight_t(i).to_vec()).collect());
         let (x, y) = batch(8, 13, 5, 4);
         let (_, g_bp) = gradient(&bp, &x, &y, 13);
         let (_, g_fa) = gradient(&fa, &x, &y, 13);
@@ -462,10 +370,7 @@ mod tests {
         let mut ws = Workspace::new(&mlp, 10);
         let mut grad = vec![0f32; mlp.num_params()];
         let path = model.error_path(&[]);
-        for (k, (xs, ys)) in [(&x[..8 * 4], &y[..4]), (&x[8 * 4..], &y[4..])]
-            .into_iter()
-            .enumerate()
-        {
+        for (k, (xs, ys)) in [(&x[..8 * 4], &y[..4]), (&x[8 * 4..], &y[4..])].into_iter().enumerate() {
             let n = ys.len();
             mlp.forward(&model.params, xs, n, &mut ws);
             mlp.loss_and_output_error(ys, &mut ws);
@@ -486,12 +391,7 @@ mod tests {
         mlp.loss_and_output_error(&y, &mut ws);
         mlp.propagate_errors(&model.params, crate::net::ErrorPath::Transpose, &mut ws);
         let mut gx = vec![0f32; 6];
-        mlp.input_gradient(
-            &model.params,
-            crate::net::ErrorPath::Transpose,
-            &ws,
-            &mut gx,
-        );
+        mlp.input_gradient(&model.params, crate::net::ErrorPath::Transpose, &ws, &mut gx);
         for k in 0..6 {
             let orig = x[k];
             x[k] = orig + 1e-3;
@@ -500,11 +400,7 @@ mod tests {
             let down = reference_loss(&model, &x, &y, 1);
             x[k] = orig;
             let fd = (up - down) / 2e-3;
-            assert!(
-                (fd - gx[k] as f64).abs() < 1e-3 * (1.0 + fd.abs()),
-                "input {k}: fd {fd} vs {}",
-                gx[k]
-            );
+            assert!((fd - gx[k] as f64).abs() < 1e-3 * (1.0 + fd.abs()), "input {k}: fd {fd} vs {}", gx[k]);
         }
     }
 }

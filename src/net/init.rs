@@ -48,15 +48,8 @@ pub fn soft_align(w_t: &[f32], r: &[f32], alpha: f64) -> Vec<f32> {
     let r_perp: Vec<f64> = r.iter().zip(&w).map(|(ri, wi)| ri - along * wi).collect();
     let perp_norm = dot(&r_perp, &r_perp).sqrt();
     let a = r_norm * alpha / w_norm2.sqrt();
-    let c = if perp_norm > 0.0 {
-        r_norm * (1.0 - alpha * alpha).sqrt() / perp_norm
-    } else {
-        0.0
-    };
-    w.iter()
-        .zip(&r_perp)
-        .map(|(wi, pi)| (a * wi + c * pi) as f32)
-        .collect()
+    let c = if perp_norm > 0.0 { r_norm * (1.0 - alpha * alpha).sqrt() / perp_norm } else { 0.0 };
+    w.iter().zip(&r_perp).map(|(wi, pi)| (a * wi + c * pi) as f32).collect()
 }
 
 /// A freshly initialised model: He-normal weights (independent of the rule for a given
@@ -80,33 +73,20 @@ pub fn init_model(mlp: &Mlp, rule: Rule, alpha: f64, seed: u64) -> Model {
     let feedback = match rule {
         Rule::Bp => Feedback::None,
         Rule::Fa | Rule::Kp => Feedback::Matrices(layers.map(&mut draw_b).collect()),
-        Rule::Ifa => Feedback::Matrices(
-            layers
-                .map(|i| soft_align(&params[mlp.weight_range(i)], &draw_b(i), alpha))
-                .collect(),
-        ),
-        Rule::Sign => Feedback::SignMagnitudes(
-            layers
-                .map(|i| draw_b(i).into_iter().map(f32::abs).collect())
-                .collect(),
-        ),
+        Rule::Ifa => {
+            Feedback::Matrices(layers.map(|i| soft_align(&params[mlp.weight_range(i)], &draw_b(i), alpha)).collect())
+        }
+        Rule::Sign => Feedback::SignMagnitudes(layers.map(|i| draw_b(i).into_iter().map(f32::abs).collect()).collect()),
         Rule::Dfa => {
             // D_l (d_l x d_L) maps the output error to hidden layer l; drawn with the
             // output width as fan-in.
             let classes = mlp.classes();
             Feedback::Direct(
-                (1..mlp.num_layers())
-                    .map(|l| he_normal(&mut frng, mlp.sizes()[l] * classes, classes))
-                    .collect(),
+                (1..mlp.num_layers()).map(|l| he_normal(&mut frng, mlp.sizes()[l] * classes, classes)).collect(),
             )
         }
     };
-    Model {
-        mlp: mlp.clone(),
-        rule,
-        params,
-        feedback,
-    }
+    Model { mlp: mlp.clone(), rule, params, feedback }
 }
 
 #[cfg(test)]
@@ -127,11 +107,7 @@ mod tests {
             let r = he_normal(&mut rng, din * dout, din);
             for &alpha in &[0.0, 0.1, 0.5, (30f64).to_radians().cos(), 0.99, 1.0] {
                 let b = soft_align(&w, &r, alpha);
-                assert!(
-                    (cos(&w, &b) - alpha).abs() < 1e-6,
-                    "{din}x{dout} alpha {alpha}: cos {}",
-                    cos(&w, &b)
-                );
+                assert!((cos(&w, &b) - alpha).abs() < 1e-6, "{din}x{dout} alpha {alpha}: cos {}", cos(&w, &b));
                 assert!((norm(&b) / norm(&r) - 1.0).abs() < 1e-6);
             }
         }
@@ -160,10 +136,7 @@ mod tests {
         let mlp = Mlp::new(&[20, 16, 12, 5], Activation::Relu);
         let fa = init_model(&mlp, Rule::Fa, 0.0, 11);
         let ifa = init_model(&mlp, Rule::Ifa, 0.5, 11);
-        assert_eq!(
-            fa.params, ifa.params,
-            "forward weights independent of the rule"
-        );
+        assert_eq!(fa.params, ifa.params, "forward weights independent of the rule");
         let (Feedback::Matrices(bf), Feedback::Matrices(bi)) = (&fa.feedback, &ifa.feedback) else {
             panic!("expected feedback matrices")
         };

@@ -115,14 +115,7 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 6] = [
-        Rule::Bp,
-        Rule::Fa,
-        Rule::Ifa,
-        Rule::Dfa,
-        Rule::Sign,
-        Rule::Kp,
-    ];
+    pub const ALL: [Rule; 6] = [Rule::Bp, Rule::Fa, Rule::Ifa, Rule::Dfa, Rule::Sign, Rule::Kp];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -148,9 +141,7 @@ impl FromStr for Rule {
         Rule::ALL
             .into_iter()
             .find(|r| r.name() == s)
-            .ok_or_else(|| {
-                format!("unknown rule '{s}' (expected one of bp, fa, ifa, dfa, sign, kp)")
-            })
+            .ok_or_else(|| format!("unknown rule '{s}' (expected one of bp, fa, ifa, dfa, sign, kp)"))
     }
 }
 
@@ -168,22 +159,14 @@ impl Mlp {
     /// Panics if fewer than two sizes or a zero width are given: callers validate user input first.
     pub fn new(sizes: &[usize], activation: Activation) -> Mlp {
         assert!(sizes.len() >= 2, "an MLP needs an input and an output size");
-        assert!(
-            sizes.iter().all(|&d| d > 0),
-            "layer widths must be positive"
-        );
+        assert!(sizes.iter().all(|&d| d > 0), "layer widths must be positive");
         let mut offsets = Vec::with_capacity(sizes.len() - 1);
         let mut at = 0;
         for w in sizes.windows(2) {
             offsets.push(at);
             at += w[0] * w[1] + w[1];
         }
-        Mlp {
-            sizes: sizes.to_vec(),
-            activation,
-            offsets,
-            num_params: at,
-        }
+        Mlp { sizes: sizes.to_vec(), activation, offsets, num_params: at }
     }
 
     /// Widths `[d_0, ..., d_L]`.
@@ -347,9 +330,6 @@ mod tests {
         for a in Activation::ALL {
             assert_eq!(a.name().parse::<Activation>().unwrap(), a);
         }
-        assert!("backprop"
-            .parse::<Rule>()
-            .unwrap_err()
-            .contains("bp, fa, ifa"));
+        assert!("backprop".parse::<Rule>().unwrap_err().contains("bp, fa, ifa"));
     }
 }

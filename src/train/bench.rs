@@ -61,29 +61,8 @@ pub fn train_epoch(rule: Rule, data: &DataSplits) -> Result<TrainBench> {
     let mlp = Mlp::new(&sizes, crate::net::Activation::Relu);
     let batch = 128;
     let chunks = 2;
-    let cfg_opt = OptimizerKind::Sgd { momentum: 0.9 };
     let model = init_model(&mlp, rule, 0.5, 0);
-    let mut st = LoopState::fresh(
-        model,
-        &super::TrainConfig {
-            data: String::new(),
-            subset: None,
-            rule,
-            alpha: Some(0.5).filter(|_| rule == Rule::Ifa),
-            hidden: sizes[1..5].to_vec(),
-            activation: crate::net::Activation::Relu,
-            seed: 0,
-            optimizer: cfg_opt,
-            lr: 0.005,
-            weight_decay: 0.0,
-            schedule: super::LrSchedule::Constant,
-            batch,
-            epochs: 1,
-            ckpt_every: super::CkptSchedule::Epochs(1),
-            log_every: 50,
-            chunks,
-        },
-    );
+    let mut st = LoopState::fresh(model, OptimizerKind::Sgd { momentum: 0.9 });
     let mut engine = BatchEngine::new(&mlp, batch, chunks);
     let mut x = vec![0f32; mlp.input_dim() * batch];
     let mut y = vec![0u8; batch];
@@ -98,8 +77,7 @@ pub fn train_epoch(rule: Rule, data: &DataSplits) -> Result<TrainBench> {
     let start = Instant::now();
     for idx in perm.chunks(batch) {
         let m = idx.len();
-        data.train
-            .fill_batch(idx, &mut x[..mlp.input_dim() * m], &mut y[..m]);
+        data.train.fill_batch(idx, &mut x[..mlp.input_dim() * m], &mut y[..m]);
         train_step(&mut st, &mut engine, &mut sign, &x, &y, m, 0.005, 0.0);
     }
     let seconds = start.elapsed().as_secs_f64();
@@ -125,9 +103,7 @@ fn gemm_reference(mlp: &Mlp, batch: usize, chunks: usize) -> f64 {
     let weights: Vec<Vec<f32>> = (0..mlp.num_layers())
         .map(|i| {
             let (din, dout) = mlp.layer_dims(i);
-            (0..din * dout)
-                .map(|k| ((k % 17) as f32 - 8.0) * 1e-3)
-                .collect()
+            (0..din * dout).map(|k| ((k % 17) as f32 - 8.0) * 1e-3).collect()
         })
         .collect();
     let run_steps = |reps: usize| {
@@ -138,28 +114,10 @@ fn gemm_reference(mlp: &Mlp, batch: usize, chunks: usize) -> f64 {
             for _ in 0..reps {
                 for (i, w) in weights.iter().enumerate() {
                     let (din, dout) = mlp.layer_dims(i);
-                    gemm(
-                        view_mut(&mut b, dout, per),
-                        false,
-                        view(w, din, dout).transpose(),
-                        view(&a, din, per),
-                        1.0,
-                    );
-                    gemm(
-                        view_mut(&mut g, din, dout),
-                        false,
-                        view(&a, din, per),
-                        view(&b, dout, per).transpose(),
-                        1.0,
-                    );
+                    gemm(view_mut(&mut b, dout, per), false, view(w, din, dout).transpose(), view(&a, din, per), 1.0);
+                    gemm(view_mut(&mut g, din, dout), false, view(&a, din, per), view(&b, dout, per).transpose(), 1.0);
                     if i > 0 {
-                        gemm(
-                            view_mut(&mut a, din, per),
-                            false,
-                            view(w, din, dout),
-                            view(&b, dout, per),
-                            1.0,
-                        );
+                        gemm(view_mut(&mut a, din, per), false, view(w, din, dout), view(&b, dout, per), 1.0);
                     }
                 }
             }

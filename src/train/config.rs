@@ -35,9 +35,7 @@ impl FromStr for LrSchedule {
         match s {
             "constant" => Ok(LrSchedule::Constant),
             "cosine" => Ok(LrSchedule::Cosine),
-            _ => Err(format!(
-                "unknown schedule '{s}' (expected constant or cosine)"
-            )),
+            _ => Err(format!("unknown schedule '{s}' (expected constant or cosine)")),
         }
     }
 }
@@ -60,17 +58,11 @@ impl CkptSchedule {
         let mut set: BTreeSet<u64> = [0, total].into_iter().collect();
         match self {
             CkptSchedule::Steps(n) => set.extend((n..total).step_by(n as usize)),
-            CkptSchedule::Epochs(n) => set.extend(
-                (1..)
-                    .map(|e| e * n * steps_per_epoch)
-                    .take_while(|&s| s < total),
-            ),
+            CkptSchedule::Epochs(n) => set.extend((1..).map(|e| e * n * steps_per_epoch).take_while(|&s| s < total)),
             CkptSchedule::Log(n) => {
                 if total > 1 && n > 1 {
                     let ln_total = (total as f64).ln();
-                    set.extend(
-                        (0..n).map(|k| (ln_total * k as f64 / (n - 1) as f64).exp().round() as u64),
-                    );
+                    set.extend((0..n).map(|k| (ln_total * k as f64 / (n - 1) as f64).exp().round() as u64));
                 }
             }
         }
@@ -86,7 +78,9 @@ impl FromStr for CkptSchedule {
         let positive = |v: &str| -> std::result::Result<u64, String> {
             match v.parse::<u64>() {
                 Ok(n) if n > 0 => Ok(n),
-                _ => Err(format!("'{s}' is not a checkpoint schedule: expected N (steps), Nep (epochs) or log:N, with N > 0")),
+                _ => Err(format!(
+                    "'{s}' is not a checkpoint schedule: expected N (steps), Nep (epochs) or log:N, with N > 0"
+                )),
             }
         };
         if let Some(n) = s.strip_prefix("log:") {
@@ -133,9 +127,17 @@ pub struct TrainConfig {
     pub ckpt_every: CkptSchedule,
     /// Write a train-metrics record every this many steps.
     pub log_every: u64,
+    /// A batch mean loss above this (nats) counts as divergence, like a non-finite loss:
+    /// no working classifier has one, and the weights would overflow soon after.
+    #[serde(default = "default_divergence_loss")]
+    pub divergence_loss: f64,
     /// The batch is split into this many equal chunks whose gradients are computed in
     /// parallel and summed in a fixed order (results never depend on the thread count).
     pub chunks: usize,
+}
+
+fn default_divergence_loss() -> f64 {
+    1e4
 }
 
 impl TrainConfig {
@@ -148,52 +150,28 @@ impl TrainConfig {
                 Err(Error::config(flag, msg))
             }
         };
-        check(
-            !self.hidden.is_empty(),
-            "--hidden",
-            "needs at least one hidden width, e.g. --hidden 512,512".into(),
-        )?;
-        check(
-            self.hidden.iter().all(|&d| d > 0),
-            "--hidden",
-            "widths must be positive".into(),
-        )?;
+        check(!self.hidden.is_empty(), "--hidden", "needs at least one hidden width, e.g. --hidden 512,512".into())?;
+        check(self.hidden.iter().all(|&d| d > 0), "--hidden", "widths must be positive".into())?;
         match (self.rule, self.alpha) {
             (Rule::Ifa, None) => {
-                return Err(Error::config(
-                    "--align",
-                    "rule ifa needs --align ALPHA or --align-angle DEG",
-                ))
+                return Err(Error::config("--align", "rule ifa needs --align ALPHA or --align-angle DEG"))
             }
-            (Rule::Ifa, Some(a)) => check(
-                (0.0..=1.0).contains(&a),
-                "--align",
-                format!("{a} is outside [0, 1]"),
-            )?,
+            (Rule::Ifa, Some(a)) => check((0.0..=1.0).contains(&a), "--align", format!("{a} is outside [0, 1]"))?,
             (rule, Some(_)) => {
-                return Err(Error::config(
-                    "--align",
-                    format!("only rule ifa takes an alignment (rule is {rule})"),
-                ))
+                return Err(Error::config("--align", format!("only rule ifa takes an alignment (rule is {rule})")))
             }
             _ => {}
         }
-        check(
-            self.lr.is_finite() && self.lr > 0.0,
-            "--lr",
-            format!("{} must be a positive number", self.lr),
-        )?;
+        check(self.lr.is_finite() && self.lr > 0.0, "--lr", format!("{} must be a positive number", self.lr))?;
         check(
             self.weight_decay.is_finite() && self.weight_decay >= 0.0,
             "--weight-decay",
             format!("{} must be >= 0", self.weight_decay),
         )?;
         match self.optimizer {
-            OptimizerKind::Sgd { momentum } => check(
-                (0.0..1.0).contains(&momentum),
-                "--momentum",
-                format!("{momentum} must lie in [0, 1)"),
-            )?,
+            OptimizerKind::Sgd { momentum } => {
+                check((0.0..1.0).contains(&momentum), "--momentum", format!("{momentum} must lie in [0, 1)"))?
+            }
             OptimizerKind::Adam { beta1, beta2, eps } => {
                 check(
                     (0.0..1.0).contains(&beta1) && (0.0..1.0).contains(&beta2),
@@ -206,16 +184,8 @@ impl TrainConfig {
         check(self.batch > 0, "--batch", "must be positive".into())?;
         check(self.epochs > 0, "--epochs", "must be positive".into())?;
         check(self.log_every > 0, "--log-every", "must be positive".into())?;
-        check(
-            self.chunks > 0 && self.chunks <= self.batch,
-            "--chunks",
-            format!("must lie in 1..={}", self.batch),
-        )?;
-        check(
-            self.subset != Some(0),
-            "--subset",
-            "must be positive".into(),
-        )?;
+        check(self.chunks > 0 && self.chunks <= self.batch, "--chunks", format!("must lie in 1..={}", self.batch))?;
+        check(self.subset != Some(0), "--subset", "must be positive".into())?;
         Ok(())
     }
 }

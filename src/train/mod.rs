@@ -16,9 +16,7 @@ pub use optim::{Optimizer, OptimizerKind};
 use crate::ckpt::{CheckpointMeta, DataInfo, Divergence, RunDir, RunInfo, RunStatus};
 use crate::data::{DataSplits, Dataset};
 use crate::error::{Error, Result};
-use crate::net::{
-    evaluate, init_model, BatchStats, ErrorPath, Feedback, Mlp, Model, Rule, Workspace,
-};
+use crate::net::{evaluate, init_model, BatchStats, ErrorPath, Feedback, Mlp, Model, Rule, Workspace};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -74,11 +72,7 @@ pub fn training_split(cfg: &TrainConfig, data: &DataSplits) -> Result<Dataset> {
     match cfg.subset {
         Some(n) if n > data.train.len() => Err(Error::config(
             "--subset",
-            format!(
-                "{n} exceeds the {} training samples of {}",
-                data.train.len(),
-                data.name
-            ),
+            format!("{n} exceeds the {} training samples of {}", data.train.len(), data.name),
         )),
         Some(n) => Ok(data.train.head(n)),
         None => Ok(data.train.head(data.train.len())),
@@ -109,10 +103,7 @@ impl BatchEngine {
         let cap = batch.div_ceil(chunks);
         BatchEngine {
             parts: (0..chunks)
-                .map(|_| Part {
-                    ws: Workspace::new(mlp, cap),
-                    grad: vec![0f32; mlp.num_params()],
-                })
+                .map(|_| Part { ws: Workspace::new(mlp, cap), grad: vec![0f32; mlp.num_params()] })
                 .collect(),
         }
     }
@@ -164,9 +155,7 @@ impl BatchEngine {
 
 /// Loss and accuracy of `model` over a dataset (all samples, file order).
 pub fn evaluate_dataset(model: &Model, data: &Dataset) -> BatchStats {
-    evaluate(&model.mlp, &model.params, data.len(), 500, |idx, x, y| {
-        data.fill_batch(idx, x, y)
-    })
+    evaluate(&model.mlp, &model.params, data.len(), 500, |idx, x, y| data.fill_batch(idx, x, y))
 }
 
 /// Trains per `cfg` into `run`, from scratch or resuming. On divergence the run is
@@ -217,10 +206,7 @@ pub fn train(
         std::fs::create_dir_all(&run.path).map_err(|e| Error::io(&run.path, e))?;
         run.write_info(&info)?;
         let _ = std::fs::remove_file(run.metrics());
-        state::LoopState::fresh(
-            init_model(&mlp, cfg.rule, cfg.alpha.unwrap_or(0.0), cfg.seed),
-            cfg,
-        )
+        state::LoopState::fresh(init_model(&mlp, cfg.rule, cfg.alpha.unwrap_or(0.0), cfg.seed), cfg.optimizer)
     };
     run.write_info(&info)?;
 
@@ -270,19 +256,15 @@ pub fn train(
 
         let st = &mut loop_state;
         let lr = cfg.schedule.lr(cfg.lr, step, total);
-        let (stats, finite) = match train_step(
-            st,
-            &mut engine,
-            &mut sign_feedback,
-            &x,
-            &y,
-            n,
-            lr,
-            cfg.weight_decay,
-        ) {
+        let (stats, finite) = match train_step(st, &mut engine, &mut sign_feedback, &x, &y, n, lr, cfg.weight_decay) {
             Some(outcome) => outcome,
             None => return diverge(run, &mut info, step, "non-finite loss"),
         };
+        if stats.mean_loss() > cfg.divergence_loss {
+            let what =
+                format!("batch loss {:.3e} exceeds --divergence-loss {:e}", stats.mean_loss(), cfg.divergence_loss);
+            return diverge(run, &mut info, step, &what);
+        }
         st.step += 1;
         st.log_stats.add(stats);
         st.epoch_stats.add(stats);
@@ -292,16 +274,20 @@ pub fn train(
         }
         if st.step % cfg.log_every == 0 {
             let s = st.log_stats;
-            run.append_metrics(&json!({"kind": "train", "step": st.step, "epoch": st.step as f64 / steps_per_epoch as f64,
-                "lr": lr, "train_loss": s.mean_loss(), "train_accuracy": s.accuracy(), "samples": s.count}))?;
+            run.append_metrics(
+                &json!({"kind": "train", "step": st.step, "epoch": st.step as f64 / steps_per_epoch as f64,
+                "lr": lr, "train_loss": s.mean_loss(), "train_accuracy": s.accuracy(), "samples": s.count}),
+            )?;
             st.log_stats = BatchStats::default();
         }
         if st.step % steps_per_epoch == 0 {
             let e = st.step / steps_per_epoch;
             last_test = evaluate_dataset(&st.model, &data.test);
             let tr = st.epoch_stats;
-            run.append_metrics(&json!({"kind": "test", "step": st.step, "epoch": e, "test_loss": last_test.mean_loss(),
-                "test_accuracy": last_test.accuracy(), "train_loss": tr.mean_loss(), "train_accuracy": tr.accuracy()}))?;
+            run.append_metrics(
+                &json!({"kind": "test", "step": st.step, "epoch": e, "test_loss": last_test.mean_loss(),
+                "test_accuracy": last_test.accuracy(), "train_loss": tr.mean_loss(), "train_accuracy": tr.accuracy()}),
+            )?;
             observer.epoch_end(e, st.step, &tr, &last_test);
             if st.step < total {
                 st.epoch_stats = BatchStats::default();
@@ -313,30 +299,14 @@ pub fn train(
         if control.stop_after == Some(st.step) && st.step < total {
             info.status = RunStatus::Interrupted;
             run.write_info(&info)?;
-            return Ok(summary(
-                RunStatus::Interrupted,
-                st,
-                cfg,
-                &last_test,
-                started,
-                first_step,
-                steps_per_epoch,
-            ));
+            return Ok(summary(RunStatus::Interrupted, st, cfg, &last_test, started, first_step, steps_per_epoch));
         }
     }
 
     if total > 0 && last_test.count == 0 {
         last_test = evaluate_dataset(&loop_state.model, &data.test);
     }
-    let result = summary(
-        RunStatus::Completed,
-        &loop_state,
-        cfg,
-        &last_test,
-        started,
-        first_step,
-        steps_per_epoch,
-    );
+    let result = summary(RunStatus::Completed, &loop_state, cfg, &last_test, started, first_step, steps_per_epoch);
     info.status = RunStatus::Completed;
     info.summary = Some(serde_json::to_value(&result).expect("summary serialises"));
     run.write_info(&info)?;
@@ -359,21 +329,12 @@ fn train_step(
 ) -> Option<(BatchStats, bool)> {
     let mlp = &st.model.mlp;
     st.model.fill_sign_feedback(sign_feedback);
-    let stats = engine.compute(
-        mlp,
-        &st.model.params,
-        st.model.error_path(sign_feedback),
-        x,
-        y,
-        n,
-    );
+    let stats = engine.compute(mlp, &st.model.params, st.model.error_path(sign_feedback), x, y, n);
     if !stats.loss_sum.is_finite() {
         return None;
     }
     let parts = engine.gradient_parts();
-    let mut finite = st
-        .optimizer
-        .step(&mut st.model.params, &parts, lr, weight_decay);
+    let mut finite = st.optimizer.step(&mut st.model.params, &parts, lr, weight_decay);
     if let (Feedback::Matrices(b), Rule::Kp) = (&mut st.model.feedback, st.model.rule) {
         // Kolen-Pollack: B_l receives dW_l^T (stored like W_l^T) and the same decay.
         for (i, (bi, opt)) in b.iter_mut().zip(&mut st.feedback_optimizers).enumerate() {
@@ -411,19 +372,9 @@ fn summary(
 
 fn diverge(run: &RunDir, info: &mut RunInfo, step: u64, what: &str) -> Result<TrainSummary> {
     info.status = RunStatus::Diverged;
-    info.diverged = Some(Divergence {
-        step,
-        what: what.to_string(),
-    });
+    info.diverged = Some(Divergence { step, what: what.to_string() });
     run.write_info(info)?;
     run.append_metrics(&json!({"kind": "diverged", "step": step, "what": what}))?;
-    let last_ckpt = crate::ckpt::list_checkpoints(run)?
-        .last()
-        .map_or(0, |(s, _)| *s);
-    Err(Error::Diverged {
-        step,
-        what: what.to_string(),
-        last_ckpt,
-        run_dir: run.path.clone(),
-    })
+    let last_ckpt = crate::ckpt::list_checkpoints(run)?.last().map_or(0, |(s, _)| *s);
+    Err(Error::Diverged { step, what: what.to_string(), last_ckpt, run_dir: run.path.clone() })
 }

@@ -39,23 +39,12 @@ impl Optimizer {
             OptimizerKind::Adam { .. } => vec![0.0; len],
             OptimizerKind::Sgd { .. } => Vec::new(),
         };
-        Optimizer {
-            kind,
-            t: 0,
-            m1: vec![0.0; len],
-            m2,
-        }
+        Optimizer { kind, t: 0, m1: vec![0.0; len], m2 }
     }
 
     /// One update of `params` with the gradient `sum(parts)`; returns false if any updated
     /// parameter is not finite.
-    pub fn step(
-        &mut self,
-        params: &mut [f32],
-        parts: &[&[f32]],
-        lr: f32,
-        weight_decay: f32,
-    ) -> bool {
+    pub fn step(&mut self, params: &mut [f32], parts: &[&[f32]], lr: f32, weight_decay: f32) -> bool {
         assert!(parts.iter().all(|g| g.len() == params.len()));
         self.t += 1;
         let offsets = (0..params.len()).step_by(BLOCK);
@@ -123,24 +112,13 @@ mod tests {
             let g_ref = g as f64 + wd as f64 * p_ref;
             v_ref = 0.9 * v_ref + g_ref;
             p_ref -= lr as f64 * v_ref;
-            assert!(
-                (p[0] as f64 - p_ref).abs() < 1e-5,
-                "step {step}: {} vs {p_ref}",
-                p[0]
-            );
+            assert!((p[0] as f64 - p_ref).abs() < 1e-5, "step {step}: {} vs {p_ref}", p[0]);
         }
     }
 
     #[test]
     fn adam_first_step_moves_each_parameter_by_lr() {
-        let mut opt = Optimizer::new(
-            OptimizerKind::Adam {
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-            },
-            3,
-        );
+        let mut opt = Optimizer::new(OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 }, 3);
         let mut p = [0.0f32, 1.0, -2.0];
         opt.step(&mut p, &[&[3.0, -0.5, 1e-3]], 0.01, 0.0);
         for (got, want) in p.iter().zip([-0.01f32, 1.01, -2.01]) {

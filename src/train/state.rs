@@ -4,11 +4,8 @@
 //! magnitudes) at the last checkpoint, plus the running metric sums bit for bit, so a
 //! resumed run writes the same checkpoints and metrics as an uninterrupted one.
 
-use super::{Optimizer, TrainConfig};
-use crate::ckpt::{
-    list_checkpoints, load_checkpoint, read_tensors, serialize_tensors, CkptError, RunDir,
-    TensorMap,
-};
+use super::{Optimizer, OptimizerKind, TrainConfig};
+use crate::ckpt::{list_checkpoints, load_checkpoint, read_tensors, serialize_tensors, CkptError, RunDir, TensorMap};
 use crate::error::Result;
 use crate::net::{BatchStats, Feedback, Mlp, Model, Rule};
 use std::collections::HashMap;
@@ -27,13 +24,10 @@ pub(super) struct LoopState {
 }
 
 impl LoopState {
-    pub fn fresh(model: Model, cfg: &TrainConfig) -> LoopState {
-        let optimizer = Optimizer::new(cfg.optimizer, model.params.len());
-        let feedback_optimizers = match (&model.feedback, cfg.rule) {
-            (Feedback::Matrices(b), Rule::Kp) => b
-                .iter()
-                .map(|bi| Optimizer::new(cfg.optimizer, bi.len()))
-                .collect(),
+    pub fn fresh(model: Model, kind: OptimizerKind) -> LoopState {
+        let optimizer = Optimizer::new(kind, model.params.len());
+        let feedback_optimizers = match (&model.feedback, model.rule) {
+            (Feedback::Matrices(b), Rule::Kp) => b.iter().map(|bi| Optimizer::new(kind, bi.len())).collect(),
             _ => Vec::new(),
         };
         LoopState {
@@ -68,16 +62,12 @@ impl LoopState {
         meta.insert("step".to_string(), self.step.to_string());
         meta.insert("optimizer.t".to_string(), self.optimizer.t.to_string());
         for (key, s) in [("log", self.log_stats), ("epoch", self.epoch_stats)] {
-            meta.insert(
-                format!("{key}.loss_sum_bits"),
-                s.loss_sum.to_bits().to_string(),
-            );
+            meta.insert(format!("{key}.loss_sum_bits"), s.loss_sum.to_bits().to_string());
             meta.insert(format!("{key}.correct"), s.correct.to_string());
             meta.insert(format!("{key}.count"), s.count.to_string());
         }
         let path = run.resume_state();
-        let bytes = serialize_tensors(&tensors, meta)
-            .map_err(|e| CkptError::invalid(&path, e.to_string()))?;
+        let bytes = serialize_tensors(&tensors, meta).map_err(|e| CkptError::invalid(&path, e.to_string()))?;
         crate::io::write_atomic(&path, &bytes).map_err(|e| CkptError::io(&path, e))?;
         Ok(())
     }
@@ -96,21 +86,13 @@ impl LoopState {
         let step = num("step")?;
         let ckpt_path = run.checkpoint(step);
         if !ckpt_path.exists() {
-            return Err(bad(format!(
-                "its checkpoint {} is missing; cannot resume",
-                ckpt_path.display()
-            ))
-            .into());
+            return Err(bad(format!("its checkpoint {} is missing; cannot resume", ckpt_path.display())).into());
         }
         let ckpt = load_checkpoint(&ckpt_path, Some(cfg.activation))?;
         if ckpt.model.mlp != *mlp {
-            return Err(CkptError::invalid(
-                &ckpt_path,
-                "architecture differs from the run's configuration",
-            )
-            .into());
+            return Err(CkptError::invalid(&ckpt_path, "architecture differs from the run's configuration").into());
         }
-        let mut state = LoopState::fresh(ckpt.model, cfg);
+        let mut state = LoopState::fresh(ckpt.model, cfg.optimizer);
         state.step = step;
         let mut take = |name: String, len: usize| -> std::result::Result<Vec<f32>, CkptError> {
             match tensors.remove(&name) {
@@ -118,19 +100,16 @@ impl LoopState {
                 _ => Err(bad(format!("tensor {name} missing or of the wrong size"))),
             }
         };
-        let restore = |opt: &mut Optimizer,
-                       prefix: &str,
-                       take: &mut dyn FnMut(
-            String,
-            usize,
-        )
-            -> std::result::Result<Vec<f32>, CkptError>| {
-            opt.m1 = take(format!("{prefix}.m1"), opt.m1.len())?;
-            if !opt.m2.is_empty() {
-                opt.m2 = take(format!("{prefix}.m2"), opt.m2.len())?;
-            }
-            std::result::Result::<(), CkptError>::Ok(())
-        };
+        let restore =
+            |opt: &mut Optimizer,
+             prefix: &str,
+             take: &mut dyn FnMut(String, usize) -> std::result::Result<Vec<f32>, CkptError>| {
+                opt.m1 = take(format!("{prefix}.m1"), opt.m1.len())?;
+                if !opt.m2.is_empty() {
+                    opt.m2 = take(format!("{prefix}.m2"), opt.m2.len())?;
+                }
+                std::result::Result::<(), CkptError>::Ok(())
+            };
         let t = num("optimizer.t")?;
         restore(&mut state.optimizer, "optimizer", &mut take)?;
         state.optimizer.t = t;
@@ -143,20 +122,14 @@ impl LoopState {
                 *ri = take(format!("layers.{i}.feedback_magnitude"), ri.len())?;
             }
         }
-        for (key, s) in [
-            ("log", &mut state.log_stats),
-            ("epoch", &mut state.epoch_stats),
-        ] {
+        for (key, s) in [("log", &mut state.log_stats), ("epoch", &mut state.epoch_stats)] {
             *s = BatchStats {
                 loss_sum: f64::from_bits(num(&format!("{key}.loss_sum_bits"))?),
                 correct: num(&format!("{key}.correct"))? as usize,
                 count: num(&format!("{key}.count"))? as usize,
             };
         }
-        for (later, file) in list_checkpoints(run)?
-            .into_iter()
-            .filter(|(s, _)| *s > step)
-        {
+        for (later, file) in list_checkpoints(run)?.into_iter().filter(|(s, _)| *s > step) {
             std::fs::remove_file(&file).map_err(|e| CkptError::io(&file, e))?;
             let _ = later;
         }

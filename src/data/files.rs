@@ -1,0 +1,95 @@
+//! File helpers shared by the format modules: transparent gzip decoding
+//! (detected by magic bytes) and atomic writes.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+use super::DataError;
+
+/// The two bytes every gzip stream starts with.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Upper bound on the buffer reserved up front from a gzip size trailer, so a
+/// corrupt trailer cannot trigger a huge allocation.
+const MAX_RESERVE: usize = 1 << 30;
+
+pub(crate) fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&GZIP_MAGIC)
+}
+
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> DataError + '_ {
+    move |source| DataError::Io { path: path.to_path_buf(), source }
+}
+
+/// Reads a whole file, decompressing it if it is gzip data (whatever its name).
+pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
+    let bytes = fs::read(path).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => DataError::MissingFile { path: path.to_path_buf(), also_tried_gz: false },
+        _ => DataError::Io { path: path.to_path_buf(), source },
+    })?;
+    gunzip_if_needed(bytes, path)
+}
+
+/// Returns `bytes` unchanged, or decompressed if they start with the gzip magic.
+/// `path` only names the data in error messages.
+pub(crate) fn gunzip_if_needed(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>, DataError> {
+    if !is_gzip(&bytes) {
+        return Ok(bytes);
+    }
+    // The last four bytes hold the uncompressed size modulo 2^32: a good hint.
+    let hint = match bytes.len().checked_sub(4) {
+        Some(at) => {
+            let trailer = [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]];
+            u32::from_le_bytes(trailer) as usize
+        }
+        None => 0,
+    };
+    let mut out = Vec::with_capacity(hint.min(MAX_RESERVE));
+    MultiGzDecoder::new(bytes.as_slice())
+        .read_to_end(&mut out)
+        .map_err(|source| DataError::Gzip { path: path.to_path_buf(), source })?;
+    Ok(out)
+}
+
+/// The temporary file an atomic write goes through: `path` + `.tmp`.
+pub(crate) fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".tmp");
+    PathBuf::from(name)
+}
+
+/// Writes `chunks` to `path` atomically (via `path.tmp` and a rename),
+/// gzip-compressed if asked.
+pub(crate) fn write_atomic(path: &Path, chunks: &[&[u8]], gzip: bool) -> Result<(), DataError> {
+    let tmp = tmp_path(path);
+    let result = write_file(&tmp, chunks, gzip).and_then(|()| fs::rename(&tmp, path));
+    result.map_err(|source| {
+        // Best effort: the temporary file is useless after a failure.
+        let _ = fs::remove_file(&tmp);
+        DataError::Io { path: path.to_path_buf(), source }
+    })
+}
+
+fn write_file(path: &Path, chunks: &[&[u8]], gzip: bool) -> io::Result<()> {
+    let file = BufWriter::new(File::create(path)?);
+    let file = if gzip {
+        let mut encoder = GzEncoder::new(file, Compression::default());
+        for chunk in chunks {
+            encoder.write_all(chunk)?;
+        }
+        encoder.finish()?
+    } else {
+        let mut file = file;
+        for chunk in chunks {
+            file.write_all(chunk)?;
+        }
+        file
+    };
+    let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+    file.sync_all()
+}

@@ -1,0 +1,227 @@
+//! `diag train` and `diag eval` end to end on the embedded fixture.
+
+mod util;
+
+use diag::data::idx;
+use safetensors::SafeTensors;
+use util::Sandbox;
+
+const SMALL: &[&str] = &[
+    "--data", "fixture", "--subset", "1000", "--lr", "0.02", "--hidden", "32,16", "--epochs", "2", "--batch", "50",
+    "--quiet",
+];
+
+fn train(sb: &Sandbox, out: &str, extra: &[&str]) -> util::Run {
+    let mut args = vec!["train", "--out", out];
+    args.extend_from_slice(SMALL);
+    args.extend_from_slice(extra);
+    sb.diag(&args)
+}
+
+#[test]
+fn train_writes_a_complete_run_that_eval_and_safetensors_can_read() {
+    let sb = Sandbox::new();
+    let summary = train(&sb, "runs/ifa30", &["--rule", "ifa", "--align-angle", "30", "--ckpt-every", "10"]).ok();
+    assert!(summary.contains("test accuracy"), "{summary}");
+
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sb.path("runs/ifa30/run.json")).unwrap()).unwrap();
+    assert_eq!(info["status"], "completed");
+    assert_eq!(info["rule"], "ifa");
+    assert!((info["alpha"].as_f64().unwrap() - 30f64.to_radians().cos()).abs() < 1e-12);
+    assert_eq!(info["sizes"], serde_json::json!([784, 32, 16, 10]));
+    assert_eq!(info["data"]["train_samples"], 1000);
+    let acc = info["summary"]["test_accuracy"].as_f64().unwrap();
+    assert!(acc > 0.4, "a 2-epoch run on 1000 fixture images should beat chance (10%) by far: {acc}");
+
+    // checkpoints at 0, every 10 steps, and the last (40)
+    let steps: Vec<u64> = diag::ckpt::list_checkpoints(&diag::ckpt::RunDir::new(sb.path("runs/ifa30")))
+        .unwrap()
+        .iter()
+        .map(|c| c.0)
+        .collect();
+    assert_eq!(steps, [0, 10, 20, 30, 40]);
+
+    // the safetensors crate reads the documented names, shapes and metadata
+    let bytes = std::fs::read(sb.path("runs/ifa30/step-00000040.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let mut names = st.names();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "layers.0.bias",
+            "layers.0.feedback",
+            "layers.0.weight",
+            "layers.1.bias",
+            "layers.1.feedback",
+            "layers.1.weight",
+            "layers.2.bias",
+            "layers.2.feedback",
+            "layers.2.weight"
+        ]
+    );
+    assert_eq!(st.tensor("layers.0.weight").unwrap().shape(), [32, 784]);
+    assert_eq!(st.tensor("layers.0.feedback").unwrap().shape(), [32, 784]);
+    assert_eq!(st.tensor("layers.2.bias").unwrap().shape(), [10]);
+    let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = meta.metadata().clone().unwrap();
+    assert_eq!(meta["rule"], "ifa");
+    assert_eq!(meta["seed"], "0");
+    assert_eq!(meta["step"], "40");
+
+    // metrics: test records per epoch (0, 1, 2) and train records
+    let metrics = std::fs::read_to_string(sb.path("runs/ifa30/metrics.jsonl")).unwrap();
+    let tests: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &serde_json::Value| r["kind"] == "test")
+        .collect();
+    assert_eq!(tests.iter().map(|r| r["epoch"].as_u64().unwrap()).collect::<Vec<_>>(), [0, 1, 2]);
+
+    let eval: serde_json::Value = serde_json::from_str(&sb.diag(&["eval", "runs/ifa30", "--json"]).ok()).unwrap();
+    assert_eq!(eval["step"], 40);
+    assert_eq!(eval["samples"], 1000);
+    assert!((eval["accuracy"].as_f64().unwrap() - acc).abs() < 1e-12, "eval agrees with the run's own final figure");
+    let text = sb.diag(&["eval", "runs/ifa30", "--ckpt", "0"]).ok();
+    assert!(text.contains("step 0"), "{text}");
+}
+
+#[test]
+fn same_seed_is_bit_identical_and_resume_equals_an_uninterrupted_run() {
+    let sb = Sandbox::new();
+    train(&sb, "a", &["--rule", "fa", "--ckpt-every", "15"]).ok();
+    train(&sb, "b", &["--rule", "fa", "--ckpt-every", "15"]).ok();
+    let stopped = train(&sb, "c", &["--rule", "fa", "--ckpt-every", "15", "--stop-after", "30"]).ok();
+    assert!(stopped.contains("stopped after 30 steps"), "{stopped}");
+    let info = std::fs::read_to_string(sb.path("c/run.json")).unwrap();
+    assert!(info.contains("\"interrupted\""));
+    sb.diag(&["train", "--out", "c", "--resume", "--quiet"]).ok();
+    for run in ["b", "c"] {
+        for file in [
+            "step-00000000.safetensors",
+            "step-00000015.safetensors",
+            "step-00000030.safetensors",
+            "step-00000040.safetensors",
+            "metrics.jsonl",
+        ] {
+            let a = std::fs::read(sb.path("a").join(file)).unwrap();
+            let other = std::fs::read(sb.path(run).join(file)).unwrap();
+            assert!(a == other, "{run}/{file} differs from a/{file}");
+        }
+    }
+    // resuming with a configuration flag is refused
+    sb.diag(&["train", "--out", "c", "--resume", "--lr", "0.1"]).fails_with(1, &["--lr", "--resume"]);
+}
+
+#[test]
+fn divergence_is_recorded_and_exits_non_zero() {
+    let sb = Sandbox::new();
+    let mut args = vec!["train", "--out", "fa-hot", "--rule", "fa", "--activation", "linear", "--lr", "50"];
+    args.extend_from_slice(&SMALL[..4]);
+    args.extend_from_slice(&SMALL[6..]);
+    let run = sb.diag(&args);
+    run.fails_with(3, &["diverged at step", "fa-hot"]);
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sb.path("fa-hot/run.json")).unwrap()).unwrap();
+    assert_eq!(info["status"], "diverged");
+    assert!(info["diverged"]["step"].as_u64().unwrap() > 0);
+    assert!(sb.path("fa-hot/step-00000000.safetensors").exists(), "checkpoints are kept");
+}
+
+fn write_idx(dir: &std::path::Path, n_train: usize, n_test: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let img = |n: usize| (0..n * 784).map(|i| (i % 256) as u8).collect::<Vec<u8>>();
+    let lab = |n: usize| (0..n).map(|i| (i % 10) as u8).collect::<Vec<u8>>();
+    idx::write_images(&dir.join("train-images-idx3-ubyte"), &img(n_train), n_train, 28, 28, false).unwrap();
+    idx::write_labels(&dir.join("train-labels-idx1-ubyte"), &lab(n_train), false).unwrap();
+    idx::write_images(&dir.join("t10k-images-idx3-ubyte.gz"), &img(n_test), n_test, 28, 28, true).unwrap();
+    idx::write_labels(&dir.join("t10k-labels-idx1-ubyte.gz"), &lab(n_test), true).unwrap();
+}
+
+#[test]
+fn bad_input_gets_one_line_naming_the_file_or_flag_and_leaves_no_run() {
+    let sb = Sandbox::new();
+    let bad = |args: &[&str], needles: &[&str]| {
+        let mut full = vec!["train", "--out", "bad-run", "--hidden", "8", "--epochs", "1", "--quiet"];
+        full.extend_from_slice(args);
+        sb.diag(&full).fails_with(1, needles);
+        assert!(!sb.path("bad-run").exists(), "no run directory after {args:?}");
+    };
+    bad(&["--data", "idx:missing-dir"], &["missing-dir"]);
+    bad(&["--rule", "ifa", "--align", "1.5"], &["--align", "1.5"]);
+    bad(&["--rule", "ifa", "--align-angle", "120"], &["--align-angle"]);
+    bad(&["--rule", "ifa"], &["--align"]);
+    bad(&["--rule", "fa", "--align", "0.5"], &["--align"]);
+    bad(&["--lr=-1"], &["--lr"]);
+    bad(&["--subset", "999999"], &["--subset"]);
+
+    // usage errors come from the parser (exit 2)
+    let usage = |args: &[&str], needle: &str| {
+        let mut full = vec!["train", "--out", "bad-run"];
+        full.extend_from_slice(args);
+        let run = sb.diag(&full);
+        assert_eq!(run.code(), 2, "{args:?}: {}", run.stderr());
+        assert!(run.stderr().contains(needle), "{args:?}: {}", run.stderr());
+        assert!(!sb.path("bad-run").exists());
+    };
+    usage(&["--rule", "backprop"], "backprop");
+    usage(&["--hidden", ""], "--hidden");
+    usage(&["--rule", "ifa", "--align", "0.5", "--align-angle", "30"], "--align-angle");
+
+    // corrupt IDX folders
+    let good = sb.path("good");
+    write_idx(&good, 20, 10);
+    sb.diag(&[
+        "train", "--out", "ok-run", "--data", "idx:good", "--hidden", "8", "--epochs", "1", "--batch", "10", "--quiet",
+    ])
+    .ok();
+
+    let case = |name: &str, mutate: &dyn Fn(&std::path::Path), needles: &[&str]| {
+        let dir = sb.path(name);
+        write_idx(&dir, 20, 10);
+        mutate(&dir);
+        bad(&["--data", &format!("idx:{name}")], needles);
+    };
+    case(
+        "magic",
+        &|d| {
+            let p = d.join("train-images-idx3-ubyte");
+            let mut b = std::fs::read(&p).unwrap();
+            b[3] = 0x01;
+            std::fs::write(&p, b).unwrap();
+        },
+        &["train-images-idx3-ubyte", "magic"],
+    );
+    case(
+        "truncated",
+        &|d| {
+            let p = d.join("train-images-idx3-ubyte");
+            let b = std::fs::read(&p).unwrap();
+            std::fs::write(&p, &b[..b.len() - 100]).unwrap();
+        },
+        &["train-images-idx3-ubyte", "truncated"],
+    );
+    case(
+        "mismatch",
+        &|d| {
+            idx::write_labels(&d.join("train-labels-idx1-ubyte"), &[1u8; 19], false).unwrap();
+        },
+        &["train-labels-idx1-ubyte"],
+    );
+    case(
+        "nolabels",
+        &|d| {
+            std::fs::remove_file(d.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+        },
+        &["t10k-labels-idx1-ubyte"],
+    );
+}
+
+#[test]
+fn an_existing_run_is_not_overwritten_without_force() {
+    let sb = Sandbox::new();
+    train(&sb, "r", &[]).ok();
+    train(&sb, "r", &[]).fails_with(1, &["--out", "already exists"]);
+    train(&sb, "r", &["--force"]).ok();
+}
