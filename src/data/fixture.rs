@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use super::{idx_splits, DataError, DataSplits, IDX_FILES};
+use super::{idx_splits, DataError, DataSplits};
 
 /// Name of the data set in [`DataSplits::name`].
 pub const NAME: &str = "fixture";
@@ -19,11 +19,19 @@ pub const TEST_LEN: usize = 1_000;
 
 macro_rules! fixture_file {
     ($name:literal) => {
-        ($name, include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/fashion-mnist-small/", $name)).as_slice())
+        (
+            $name,
+            include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/fixtures/fashion-mnist-small/",
+                $name
+            ))
+            .as_slice(),
+        )
     };
 }
 
-/// The embedded files, in the order of [`IDX_FILES`].
+/// The embedded files, in the order of [`IDX_FILES`](super::IDX_FILES).
 const FILES: [(&str, &[u8]); 4] = [
     fixture_file!("train-images-idx3-ubyte.gz"),
     fixture_file!("train-labels-idx1-ubyte.gz"),
@@ -43,6 +51,7 @@ pub fn load() -> Result<DataSplits, DataError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::IDX_FILES;
 
     #[test]
     fn embedded_names_follow_the_idx_convention() {

@@ -4,11 +4,11 @@
 //! error propagation, weight gradients; each core on its half of the batch), so the
 //! reported ratio says how close the whole step comes to pure GEMM time on this machine.
 
-use super::{epoch_permutation, state::LoopState, train_step, BatchEngine, OptimizerKind};
+use super::{epoch_permutation, state::LoopState, BatchEngine, OptimizerKind};
 use crate::data::DataSplits;
 use crate::error::Result;
 use crate::linalg::{gemm, view, view_mut};
-use crate::net::{init_model, Feedback, Mlp, Rule};
+use crate::net::{init_model, Mlp, Rule};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::time::Instant;
@@ -63,13 +63,9 @@ pub fn train_epoch(rule: Rule, data: &DataSplits) -> Result<TrainBench> {
     let chunks = 2;
     let model = init_model(&mlp, rule, 0.5, 0);
     let mut st = LoopState::fresh(model, OptimizerKind::Sgd { momentum: 0.9 });
-    let mut engine = BatchEngine::new(&mlp, batch, chunks);
+    let mut engine = BatchEngine::new(&st.model, batch, chunks);
     let mut x = vec![0f32; mlp.input_dim() * batch];
     let mut y = vec![0u8; batch];
-    let mut sign = match &st.model.feedback {
-        Feedback::SignMagnitudes(r) => r.clone(),
-        _ => Vec::new(),
-    };
     let n = data.train.len();
     let perm = epoch_permutation(n, 0, 0);
 
@@ -78,7 +74,7 @@ pub fn train_epoch(rule: Rule, data: &DataSplits) -> Result<TrainBench> {
     for idx in perm.chunks(batch) {
         let m = idx.len();
         data.train.fill_batch(idx, &mut x[..mlp.input_dim() * m], &mut y[..m]);
-        train_step(&mut st, &mut engine, &mut sign, &x, &y, m, 0.005, 0.0);
+        engine.step(&mut st.model, &mut st.optimizer, &mut st.feedback_optimizers, &x, &y, m, 0.005, 0.0);
     }
     let seconds = start.elapsed().as_secs_f64();
     let samples_per_s = n as f64 / seconds;

@@ -7,20 +7,21 @@
 
 pub mod bench;
 mod config;
+mod engine;
 mod optim;
 mod state;
 
 pub use config::{CkptSchedule, LrSchedule, TrainConfig};
+pub use engine::{BatchEngine, StepOutcome};
 pub use optim::{Optimizer, OptimizerKind};
 
 use crate::ckpt::{CheckpointMeta, DataInfo, Divergence, RunDir, RunInfo, RunStatus};
 use crate::data::{DataSplits, Dataset};
 use crate::error::{Error, Result};
-use crate::net::{evaluate, init_model, BatchStats, ErrorPath, Feedback, Mlp, Model, Rule, Workspace};
+use crate::net::{evaluate, init_model, BatchStats, Mlp, Model};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 use serde_json::json;
 use std::time::Instant;
 
@@ -86,71 +87,6 @@ pub fn epoch_permutation(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
     let mut perm: Vec<usize> = (0..n).collect();
     perm.shuffle(&mut rng);
     perm
-}
-
-/// Gradient of one batch split into fixed chunks computed in parallel.
-pub struct BatchEngine {
-    parts: Vec<Part>,
-}
-
-struct Part {
-    ws: Workspace,
-    grad: Vec<f32>,
-}
-
-impl BatchEngine {
-    pub fn new(mlp: &Mlp, batch: usize, chunks: usize) -> BatchEngine {
-        let cap = batch.div_ceil(chunks);
-        BatchEngine {
-            parts: (0..chunks)
-                .map(|_| Part { ws: Workspace::new(mlp, cap), grad: vec![0f32; mlp.num_params()] })
-                .collect(),
-        }
-    }
-
-    /// Computes the rule's gradient of the mean loss over `n` samples; the gradient is the
-    /// sum of [`BatchEngine::gradient_parts`] (added by the optimiser in a fixed order).
-    pub fn compute(
-        &mut self,
-        mlp: &Mlp,
-        params: &[f32],
-        path: ErrorPath<'_>,
-        x: &[f32],
-        y: &[u8],
-        n: usize,
-    ) -> BatchStats {
-        let chunks = self.parts.len();
-        let scale = 1.0 / n as f32;
-        let d0 = mlp.input_dim();
-        let stats: Vec<BatchStats> = self
-            .parts
-            .par_iter_mut()
-            .enumerate()
-            .map(|(k, part)| {
-                let (lo, hi) = (k * n / chunks, (k + 1) * n / chunks);
-                let len = hi - lo;
-                if len == 0 {
-                    part.grad.fill(0.0);
-                    return BatchStats::default();
-                }
-                let xs = &x[lo * d0..hi * d0];
-                mlp.forward(params, xs, len, &mut part.ws);
-                let stats = mlp.loss_and_output_error(&y[lo..hi], &mut part.ws);
-                mlp.backward(params, path, xs, &mut part.ws, scale, &mut part.grad, false);
-                stats
-            })
-            .collect();
-        let mut total = BatchStats::default();
-        for s in stats {
-            total.add(s);
-        }
-        total
-    }
-
-    /// The partial gradients of the last [`BatchEngine::compute`], to be summed in order.
-    pub fn gradient_parts(&self) -> Vec<&[f32]> {
-        self.parts.iter().map(|p| p.grad.as_slice()).collect()
-    }
 }
 
 /// Loss and accuracy of `model` over a dataset (all samples, file order).
@@ -228,13 +164,9 @@ pub fn train(
         save(&loop_state)?;
     }
 
-    let mut engine = BatchEngine::new(&mlp, cfg.batch, cfg.chunks);
+    let mut engine = BatchEngine::new(&loop_state.model, cfg.batch, cfg.chunks);
     let mut x = vec![0f32; mlp.input_dim() * cfg.batch];
     let mut y = vec![0u8; cfg.batch];
-    let mut sign_feedback = match &loop_state.model.feedback {
-        Feedback::SignMagnitudes(r) => r.clone(),
-        _ => Vec::new(),
-    };
     let mut perm_epoch = u64::MAX;
     let mut perm = Vec::new();
     let started = Instant::now();
@@ -256,13 +188,13 @@ pub fn train(
 
         let st = &mut loop_state;
         let lr = cfg.schedule.lr(cfg.lr, step, total);
-        let (stats, finite) = match train_step(st, &mut engine, &mut sign_feedback, &x, &y, n, lr, cfg.weight_decay) {
-            Some(outcome) => outcome,
-            None => return diverge(run, &mut info, step, "non-finite loss"),
-        };
+        let outcome = engine.step(&mut st.model, &mut st.optimizer, &mut st.feedback_optimizers, &x, &y, n, lr, cfg.weight_decay);
+        let (stats, finite) = (outcome.stats, outcome.params_finite);
+        if !outcome.loss_finite {
+            return diverge(run, &mut info, step, "non-finite loss");
+        }
         if stats.mean_loss() > cfg.divergence_loss {
-            let what =
-                format!("batch loss {:.3e} exceeds --divergence-loss {:e}", stats.mean_loss(), cfg.divergence_loss);
+            let what = format!("batch loss {:.3e} exceeds --divergence-loss {:e}", stats.mean_loss(), cfg.divergence_loss);
             return diverge(run, &mut info, step, &what);
         }
         st.step += 1;
@@ -311,39 +243,6 @@ pub fn train(
     info.summary = Some(serde_json::to_value(&result).expect("summary serialises"));
     run.write_info(&info)?;
     Ok(result)
-}
-
-/// One optimiser step on the batch in `x`, `y` (`n` samples): gradient along the rule's
-/// path, update of the weights (and, for `kp`, of the feedback). Returns the batch
-/// statistics and whether every updated value is finite, or `None` if the loss is not.
-#[allow(clippy::too_many_arguments)]
-fn train_step(
-    st: &mut state::LoopState,
-    engine: &mut BatchEngine,
-    sign_feedback: &mut [Vec<f32>],
-    x: &[f32],
-    y: &[u8],
-    n: usize,
-    lr: f32,
-    weight_decay: f32,
-) -> Option<(BatchStats, bool)> {
-    let mlp = &st.model.mlp;
-    st.model.fill_sign_feedback(sign_feedback);
-    let stats = engine.compute(mlp, &st.model.params, st.model.error_path(sign_feedback), x, y, n);
-    if !stats.loss_sum.is_finite() {
-        return None;
-    }
-    let parts = engine.gradient_parts();
-    let mut finite = st.optimizer.step(&mut st.model.params, &parts, lr, weight_decay);
-    if let (Feedback::Matrices(b), Rule::Kp) = (&mut st.model.feedback, st.model.rule) {
-        // Kolen-Pollack: B_l receives dW_l^T (stored like W_l^T) and the same decay.
-        for (i, (bi, opt)) in b.iter_mut().zip(&mut st.feedback_optimizers).enumerate() {
-            let range = st.model.mlp.weight_range(i);
-            let layer_parts: Vec<&[f32]> = parts.iter().map(|g| &g[range.clone()]).collect();
-            finite &= opt.step(bi, &layer_parts, lr, weight_decay);
-        }
-    }
-    Some((stats, finite))
 }
 
 fn summary(
