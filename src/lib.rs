@@ -5,6 +5,7 @@
 //! them (alignment, spectra, curvature, robustness). See `SPEC.md` for the definition
 //! of every quantity and `ARCHITECTURE.md` for the shape of the code.
 
+pub mod analysis;
 pub mod ckpt;
 pub mod data;
 pub mod error;

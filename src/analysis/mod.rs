@@ -1,0 +1,2 @@
+//! Analyses over checkpoints (`SPEC.md` sections 3 to 6). Each returns plain,
+//! serialisable results; callers decide where they go (terminal, JSON, figures).
