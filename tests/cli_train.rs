@@ -117,11 +117,11 @@ fn same_seed_is_bit_identical_and_resume_equals_an_uninterrupted_run() {
 #[test]
 fn divergence_is_recorded_and_exits_non_zero() {
     let sb = Sandbox::new();
-    let mut args = vec!["train", "--out", "fa-hot", "--rule", "fa", "--activation", "linear", "--lr", "50"];
+    let mut args = vec!["train", "--out", "fa-hot", "--rule", "fa", "--activation", "linear", "--lr", "50", "--divergence-loss", "1e4"];
     args.extend_from_slice(&SMALL[..4]);
     args.extend_from_slice(&SMALL[6..]);
     let run = sb.diag(&args);
-    run.fails_with(3, &["diverged at step", "fa-hot"]);
+    run.fails_with(3, &["diverged at step", "fa-hot", "exceeds --divergence-loss"]);
     let info: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(sb.path("fa-hot/run.json")).unwrap()).unwrap();
     assert_eq!(info["status"], "diverged");

@@ -166,7 +166,7 @@ fn config(rule: Rule, batch: usize, epochs: u64, momentum: f32) -> TrainConfig {
         ckpt_every: CkptSchedule::Steps(1),
         log_every: 1,
         chunks: 2,
-        divergence_loss: 1e4,
+        divergence_loss: None,
     }
 }
 

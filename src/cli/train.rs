@@ -67,7 +67,7 @@ pub struct TrainArgs {
     /// Split each batch into this many chunks computed in parallel (results do not depend on the thread count). [default: 2]
     #[arg(long)]
     chunks: Option<usize>,
-    /// A batch mean loss above this many nats counts as divergence (as does NaN/Inf). [default: 1e4]
+    /// Also count a batch mean loss above this many nats as divergence (NaN/Inf always is). [default: off]
     #[arg(long)]
     divergence_loss: Option<f64>,
     /// Continue the run in --out from its last checkpoint (its configuration comes from run.json).
@@ -153,7 +153,7 @@ impl TrainArgs {
             ckpt_every: self.ckpt_every.unwrap_or(CkptSchedule::Epochs(1)),
             log_every: self.log_every.unwrap_or(50),
             chunks: self.chunks.unwrap_or(2),
-            divergence_loss: self.divergence_loss.unwrap_or(1e4),
+            divergence_loss: self.divergence_loss,
         };
         cfg.validate()?;
         Ok(cfg)

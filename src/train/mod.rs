@@ -193,8 +193,8 @@ pub fn train(
         if !outcome.loss_finite {
             return diverge(run, &mut info, step, "non-finite loss");
         }
-        if stats.mean_loss() > cfg.divergence_loss {
-            let what = format!("batch loss {:.3e} exceeds --divergence-loss {:e}", stats.mean_loss(), cfg.divergence_loss);
+        if let Some(limit) = cfg.divergence_loss.filter(|&l| stats.mean_loss() > l) {
+            let what = format!("batch loss {:.3e} exceeds --divergence-loss {limit:e}", stats.mean_loss());
             return diverge(run, &mut info, step, &what);
         }
         st.step += 1;
