@@ -85,6 +85,10 @@ fn train_writes_a_complete_run_that_eval_and_safetensors_can_read() {
     assert!((eval["accuracy"].as_f64().unwrap() - acc).abs() < 1e-12, "eval agrees with the run's own final figure");
     let text = sb.diag(&["eval", "runs/ifa30", "--ckpt", "0"]).ok();
     assert!(text.contains("step 0"), "{text}");
+
+    let table = sb.diag(&["summary", "runs/ifa30", "--at-epochs", "1,2"]).ok();
+    assert!(table.contains("| runs/ifa30 | ifa | 30° | completed |"), "{table}");
+    assert!(table.contains(&format!("{:.2}%", 100.0 * acc)), "final accuracy in the table: {table}");
 }
 
 #[test]
@@ -117,16 +121,23 @@ fn same_seed_is_bit_identical_and_resume_equals_an_uninterrupted_run() {
 #[test]
 fn divergence_is_recorded_and_exits_non_zero() {
     let sb = Sandbox::new();
-    let mut args = vec!["train", "--out", "fa-hot", "--rule", "fa", "--activation", "linear", "--lr", "50", "--divergence-loss", "1e4"];
-    args.extend_from_slice(&SMALL[..4]);
-    args.extend_from_slice(&SMALL[6..]);
-    let run = sb.diag(&args);
-    run.fails_with(3, &["diverged at step", "fa-hot", "exceeds --divergence-loss"]);
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(sb.path("fa-hot/run.json")).unwrap()).unwrap();
-    assert_eq!(info["status"], "diverged");
-    assert!(info["diverged"]["step"].as_u64().unwrap() > 0);
-    assert!(sb.path("fa-hot/step-00000000.safetensors").exists(), "checkpoints are kept");
+    let hot = |out: &str, extra: &[&str]| {
+        let mut args = vec!["train", "--out", out, "--rule", "fa", "--activation", "linear"];
+        args.extend_from_slice(&SMALL[..4]);
+        args.extend_from_slice(&SMALL[6..]);
+        args.extend_from_slice(extra);
+        sb.diag(&args)
+    };
+    // the SPEC condition: a non-finite loss
+    hot("fa-nan", &["--lr", "1e5"]).fails_with(3, &["diverged at step", "fa-nan", "non-finite"]);
+    // an opt-in bound on a finite blow-up
+    hot("fa-hot", &["--lr", "50", "--divergence-loss", "1e4"]).fails_with(3, &["fa-hot", "exceeds --divergence-loss"]);
+    for run in ["fa-nan", "fa-hot"] {
+        let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sb.path(run).join("run.json")).unwrap()).unwrap();
+        assert_eq!(info["status"], "diverged");
+        assert!(info["diverged"]["step"].as_u64().unwrap() > 0);
+        assert!(sb.path(run).join("step-00000000.safetensors").exists(), "checkpoints are kept");
+    }
 }
 
 fn write_idx(dir: &std::path::Path, n_train: usize, n_test: usize) {

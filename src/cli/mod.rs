@@ -3,6 +3,7 @@
 mod bench;
 mod eval;
 mod progress;
+mod summary;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Measure throughput (JSON with --json).
     Bench(bench::BenchArgs),
+    /// A table of runs: rule, angle, status, test accuracy by epoch, loss blow-ups.
+    Summary(summary::SummaryArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -33,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Summary(args) => summary::run(args),
     }
 }
 
