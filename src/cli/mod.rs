@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train an MLP with a learning rule, writing checkpoints to a run directory.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Loss and accuracy of a checkpoint.
     Eval(eval::EvalArgs),
     /// Measure throughput (JSON with --json).
@@ -33,7 +33,7 @@ enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Summary(args) => summary::run(args),

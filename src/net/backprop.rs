@@ -169,6 +169,7 @@ impl Mlp {
     /// Propagates the output error (already in the last `delta`) back to every layer
     /// along `path`, then writes `scale * (delta_l h_{l-1}^T, sum delta_l)` into `grad`
     /// (same flat layout as the parameters; accumulated when `accumulate`).
+    #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
         params: &[f32],
@@ -334,6 +335,7 @@ mod tests {
             let (_, grad) = gradient(&model, &x, &y, 8);
             let h = 1e-3f32;
             let mut max_err = 0f64;
+            #[allow(clippy::needless_range_loop)]
             for k in 0..mlp.num_params() {
                 let orig = model.params[k];
                 model.params[k] = orig + h;
@@ -345,7 +347,7 @@ mod tests {
                 let err = (fd - grad[k] as f64).abs() / (1e-3 + fd.abs().max(grad[k].abs() as f64));
                 max_err = max_err.max(err);
             }
-            assert!(max_err < 2e-2, "{act}: max relative error {max_err}");
+            assert!(max_err < 1e-3, "{act}: max relative error {max_err}");
         }
     }
 
