@@ -1,5 +1,6 @@
 //! `diag summary`: one row per run — rule, initial angle, status, test accuracy at chosen
-//! epochs, final test loss, and the peak logged training loss (where a loss blows up).
+//! epochs, final test loss, the peak logged training loss and where the loss blew up
+//! (first logged training loss above 10x the lowest before it).
 
 use anyhow::Context;
 use clap::Args;
@@ -34,6 +35,8 @@ struct RunRow {
     final_test_loss: Option<f64>,
     /// Largest logged training loss and its step.
     peak_train_loss: Option<(f64, u64)>,
+    /// First logged step whose training loss exceeds 10x the lowest before it, and that loss.
+    loss_blowup: Option<(u64, f64)>,
 }
 
 pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
@@ -47,9 +50,9 @@ pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
     for e in &epochs {
         header.push_str(&format!(" test acc @ {e} ep |"));
     }
-    header.push_str(" final test loss | peak train loss (step) |");
+    header.push_str(" final test loss | peak train loss (step) | loss blow-up at step |");
     println!("{header}");
-    println!("|{}", "---|".repeat(6 + epochs.len()));
+    println!("|{}", "---|".repeat(7 + epochs.len()));
     let pct = |v: Option<f64>| v.map_or("—".to_string(), |a| format!("{:.2}%", 100.0 * a));
     for r in &rows {
         let status = match (r.status, r.diverged_step) {
@@ -63,7 +66,8 @@ pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
         }
         let loss = r.final_test_loss.map_or("—".to_string(), |l| format!("{l:.4}"));
         let peak = r.peak_train_loss.map_or("—".to_string(), |(l, s)| format!("{l:.3} ({s})"));
-        line.push_str(&format!(" {loss} | {peak} |"));
+        let blowup = r.loss_blowup.map_or("—".to_string(), |(s, _)| s.to_string());
+        line.push_str(&format!(" {loss} | {peak} | {blowup} |"));
         println!("{line}");
     }
     Ok(())
@@ -99,5 +103,6 @@ fn row(path: &PathBuf, at_epochs: &[u64]) -> anyhow::Result<RunRow> {
         final_test_accuracy: last.map(|t| t.1),
         final_test_loss: last.map(|t| t.2),
         peak_train_loss,
+        loss_blowup: diag::train::loss_blowup(&metrics),
     })
 }

@@ -58,6 +58,26 @@ pub struct TrainSummary {
     pub train_accuracy_last_epoch: f64,
     pub seconds: f64,
     pub samples_per_s: f64,
+    /// First logged step at which the training loss blew up (see [`loss_blowup`]).
+    pub loss_blowup_step: Option<u64>,
+}
+
+/// How much the logged training loss must rise above its lowest earlier value to count as
+/// a blow-up (a finite divergence: accuracy can stay high while the loss explodes).
+pub const BLOWUP_FACTOR: f64 = 10.0;
+
+/// The first training-metrics record whose loss exceeds [`BLOWUP_FACTOR`] times the lowest
+/// training loss logged before it: `(step, loss)`, or `None` if the loss never blew up.
+pub fn loss_blowup(metrics: &[serde_json::Value]) -> Option<(u64, f64)> {
+    let mut lowest = f64::INFINITY;
+    for r in metrics.iter().filter(|r| r["kind"] == "train") {
+        let (Some(loss), Some(step)) = (r["train_loss"].as_f64(), r["step"].as_u64()) else { continue };
+        if loss > BLOWUP_FACTOR * lowest {
+            return Some((step, loss));
+        }
+        lowest = lowest.min(loss);
+    }
+    None
 }
 
 /// The architecture a configuration implies for the given data.
@@ -238,7 +258,8 @@ pub fn train(
     if total > 0 && last_test.count == 0 {
         last_test = evaluate_dataset(&loop_state.model, &data.test);
     }
-    let result = summary(RunStatus::Completed, &loop_state, cfg, &last_test, started, first_step, steps_per_epoch);
+    let mut result = summary(RunStatus::Completed, &loop_state, cfg, &last_test, started, first_step, steps_per_epoch);
+    result.loss_blowup_step = loss_blowup(&crate::ckpt::read_metrics(run)?).map(|(step, _)| step);
     info.status = RunStatus::Completed;
     info.summary = Some(serde_json::to_value(&result).expect("summary serialises"));
     run.write_info(&info)?;
@@ -266,6 +287,7 @@ fn summary(
         train_accuracy_last_epoch: st.epoch_stats.accuracy(),
         seconds,
         samples_per_s: samples / seconds.max(1e-9),
+        loss_blowup_step: None,
     }
 }
 
@@ -276,4 +298,19 @@ fn diverge(run: &RunDir, info: &mut RunInfo, step: u64, what: &str) -> Result<Tr
     run.append_metrics(&json!({"kind": "diverged", "step": step, "what": what}))?;
     let last_ckpt = crate::ckpt::list_checkpoints(run)?.last().map_or(0, |(s, _)| *s);
     Err(Error::Diverged { step, what: what.to_string(), last_ckpt, run_dir: run.path.clone() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn loss_blowup_is_the_first_tenfold_rise_over_the_lowest_loss_so_far() {
+        let rec = |step: u64, loss: f64| json!({"kind": "train", "step": step, "train_loss": loss});
+        let calm = [rec(1, 2.3), rec(2, 0.5), rec(3, 0.9), rec(4, 4.9)];
+        assert_eq!(loss_blowup(&calm), None);
+        let hot = [rec(1, 2.3), json!({"kind": "test", "step": 2, "test_loss": 99.0}), rec(3, 0.5), rec(4, 5.1), rec(5, 1e9)];
+        assert_eq!(loss_blowup(&hot), Some((4, 5.1)));
+    }
 }
