@@ -28,14 +28,17 @@ pub struct TrainBench {
     pub ratio_to_gemm_only: f64,
     /// GFLOP/s achieved over the whole epoch (GEMM flops only).
     pub gflops: f64,
+    /// Single-core faer GEMM rate on a 512 x 512 x 128 product measured in this run: the
+    /// machine's speed today (compare `PERF.md`).
+    pub machine_gemm_gflops_1core: f64,
     pub threads: usize,
 }
 
 impl TrainBench {
     pub fn describe(&self) -> String {
         format!(
-            "bench train {} {:?} batch {}: {:.0} samples/s ({:.2} s for {} samples, {:.0} GFLOP/s); GEMM-only reference {:.0} samples/s; ratio {:.2}",
-            self.rule, self.sizes, self.batch, self.samples_per_s, self.seconds, self.samples, self.gflops, self.gemm_only_samples_per_s, self.ratio_to_gemm_only
+            "bench train {} {:?} batch {}: {:.0} samples/s ({:.2} s for {} samples, {:.0} GFLOP/s); GEMM-only reference {:.0} samples/s; ratio {:.2}; one-core GEMM {:.0} GFLOP/s",
+            self.rule, self.sizes, self.batch, self.samples_per_s, self.seconds, self.samples, self.gflops, self.gemm_only_samples_per_s, self.ratio_to_gemm_only, self.machine_gemm_gflops_1core
         )
     }
 }
@@ -70,6 +73,7 @@ pub fn train_epoch(rule: Rule, data: &DataSplits) -> Result<TrainBench> {
     let perm = epoch_permutation(n, 0, 0);
 
     let gemm_only = gemm_reference(&mlp, batch, chunks);
+    let machine = single_core_gemm_gflops();
     let start = Instant::now();
     for idx in perm.chunks(batch) {
         let m = idx.len();
@@ -88,8 +92,29 @@ pub fn train_epoch(rule: Rule, data: &DataSplits) -> Result<TrainBench> {
         gemm_only_samples_per_s: gemm_only,
         ratio_to_gemm_only: samples_per_s / gemm_only,
         gflops: samples_per_s * step_flops_per_sample(&mlp) / 1e9,
+        machine_gemm_gflops_1core: machine,
         threads: rayon::current_num_threads(),
     })
+}
+
+/// GFLOP/s of one core on a 512 x 512 x 128 product (median of 5 timings).
+fn single_core_gemm_gflops() -> f64 {
+    let (m, k, n) = (512, 512, 128);
+    let a = vec![0.01f32; m * k];
+    let b = vec![0.02f32; k * n];
+    let mut c = vec![0f32; m * n];
+    let reps = 50;
+    let mut rates: Vec<f64> = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..reps {
+                gemm(view_mut(&mut c, m, n), false, view(&a, m, k), view(&b, k, n), 1.0);
+            }
+            2.0 * (m * k * n * reps) as f64 / start.elapsed().as_secs_f64() / 1e9
+        })
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates[2]
 }
 
 /// Samples/s if a step were only its GEMMs, each chunk's on its own core.
