@@ -12,6 +12,8 @@ pub mod error;
 pub mod io;
 pub mod linalg;
 pub mod net;
+pub mod plot;
+pub mod report;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -133,7 +133,8 @@ fn divergence_is_recorded_and_exits_non_zero() {
     // an opt-in bound on a finite blow-up
     hot("fa-hot", &["--lr", "50", "--divergence-loss", "1e4"]).fails_with(3, &["fa-hot", "exceeds --divergence-loss"]);
     for run in ["fa-nan", "fa-hot"] {
-        let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sb.path(run).join("run.json")).unwrap()).unwrap();
+        let info: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(sb.path(run).join("run.json")).unwrap()).unwrap();
         assert_eq!(info["status"], "diverged");
         assert!(info["diverged"]["step"].as_u64().unwrap() > 0);
         assert!(sb.path(run).join("step-00000000.safetensors").exists(), "checkpoints are kept");

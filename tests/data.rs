@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use diag::data::{
-    self, cifar, fixture, idx, load, load_cifar10_dir, load_idx_dir, DataError, DataSpec, Dataset,
-    CLASSES, IDX_FILES,
+    self, cifar, fixture, idx, load, load_cifar10_dir, load_idx_dir, DataError, DataSpec, Dataset, CLASSES, IDX_FILES,
 };
 use tempfile::TempDir;
 
@@ -17,9 +16,7 @@ const DIM: usize = ROWS * COLS;
 
 /// Deterministic toy pixels covering 0 and 255.
 fn pixels(n: usize, salt: usize) -> Vec<u8> {
-    (0..n * DIM)
-        .map(|i| ((i * 37 + salt) % 256) as u8)
-        .collect()
+    (0..n * DIM).map(|i| ((i * 37 + salt) % 256) as u8).collect()
 }
 
 fn labels(n: usize) -> Vec<u8> {
@@ -49,21 +46,11 @@ fn idx_path(dir: &Path, index: usize, gzip: bool) -> PathBuf {
 fn assert_names(err: &DataError, needle: &Path) {
     let message = err.to_string();
     assert!(!message.contains('\n'), "multi-line message: {message}");
-    assert!(
-        message.contains(&*needle.to_string_lossy()),
-        "{message:?} does not name {}",
-        needle.display()
-    );
+    assert!(message.contains(&*needle.to_string_lossy()), "{message:?} does not name {}", needle.display());
 }
 
 fn no_tmp_files(dir: &Path) -> bool {
-    fs::read_dir(dir).unwrap().all(|entry| {
-        !entry
-            .unwrap()
-            .file_name()
-            .to_string_lossy()
-            .ends_with(".tmp")
-    })
+    fs::read_dir(dir).unwrap().all(|entry| !entry.unwrap().file_name().to_string_lossy().ends_with(".tmp"))
 }
 
 #[test]
@@ -81,10 +68,7 @@ fn idx_round_trip_raw_and_gzip() {
         assert_eq!(splits.train.labels, labels(12));
         assert_eq!(splits.test.pixels, test);
         assert_eq!(splits.test.labels, labels(5));
-        assert_eq!(
-            splits.fingerprint,
-            data::fingerprint(&splits.train, &splits.test)
-        );
+        assert_eq!(splits.fingerprint, data::fingerprint(&splits.train, &splits.test));
 
         let again = load(&DataSpec::Idx(dir.path().to_path_buf())).unwrap();
         assert_eq!(again, splits);
@@ -95,10 +79,7 @@ fn idx_round_trip_raw_and_gzip() {
 fn raw_and_gzip_files_give_the_same_fingerprint() {
     let (raw, _, _) = write_idx_dir(false);
     let (gz, _, _) = write_idx_dir(true);
-    let (raw, gz) = (
-        load_idx_dir(raw.path()).unwrap(),
-        load_idx_dir(gz.path()).unwrap(),
-    );
+    let (raw, gz) = (load_idx_dir(raw.path()).unwrap(), load_idx_dir(gz.path()).unwrap());
     assert_eq!(raw.fingerprint, gz.fingerprint);
 }
 
@@ -164,17 +145,7 @@ fn idx_count_mismatch_names_both_files() {
     let labels_path = idx_path(dir.path(), 1, true);
     idx::write_labels(&labels_path, &labels(11), true).unwrap();
     let err = load_idx_dir(dir.path()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DataError::CountMismatch {
-                images: 12,
-                labels: 11,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, DataError::CountMismatch { images: 12, labels: 11, .. }), "{err}");
     assert_names(&err, &labels_path);
     assert_names(&err, &idx_path(dir.path(), 0, true));
 }
@@ -227,12 +198,7 @@ fn idx_bad_gzip_is_rejected() {
     // A gzip stream cut short.
     let (good, train, _) = write_idx_dir(true);
     let bytes = fs::read(idx_path(good.path(), 0, true)).unwrap();
-    assert!(
-        bytes.len() > 20,
-        "{} bytes for {} pixels",
-        bytes.len(),
-        train.len()
-    );
+    assert!(bytes.len() > 20, "{} bytes for {} pixels", bytes.len(), train.len());
     fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
     let err = load_idx_dir(dir.path()).unwrap_err();
     assert!(matches!(err, DataError::Gzip { .. }), "{err}");
@@ -245,18 +211,7 @@ fn idx_label_out_of_range_is_rejected() {
     let path = idx_path(dir.path(), 3, false);
     idx::write_labels(&path, &[0, 1, 10, 2, 3], false).unwrap();
     let err = load_idx_dir(dir.path()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DataError::LabelOutOfRange {
-                index: 2,
-                label: 10,
-                classes: 10,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, DataError::LabelOutOfRange { index: 2, label: 10, classes: 10, .. }), "{err}");
     assert_names(&err, &path);
 }
 
@@ -264,16 +219,9 @@ fn idx_label_out_of_range_is_rejected() {
 /// of 3 records) and returns it with the expected train and test splits.
 fn write_cifar_dir(root: &Path) -> (Dataset, Dataset) {
     fs::create_dir_all(root).unwrap();
-    let mut train = Dataset {
-        pixels: Vec::new(),
-        labels: Vec::new(),
-        dim: cifar::DIM,
-        classes: CLASSES,
-    };
+    let mut train = Dataset { pixels: Vec::new(), labels: Vec::new(), dim: cifar::DIM, classes: CLASSES };
     for (batch, (name, n)) in cifar::TRAIN_BATCHES.iter().zip([3, 1, 2, 2, 4]).enumerate() {
-        let pixels: Vec<u8> = (0..n * cifar::DIM)
-            .map(|i| ((i + batch) % 256) as u8)
-            .collect();
+        let pixels: Vec<u8> = (0..n * cifar::DIM).map(|i| ((i + batch) % 256) as u8).collect();
         let labels: Vec<u8> = (0..n).map(|i| ((i + batch) % CLASSES) as u8).collect();
         cifar::write_batch(&root.join(name), &pixels, &labels).unwrap();
         train.pixels.extend(pixels);
@@ -299,10 +247,7 @@ fn cifar_round_trip() {
     assert_eq!(splits.test, test);
     assert_eq!(splits.train.len(), 12);
     assert_eq!(splits.name, format!("cifar10:{}", dir.path().display()));
-    assert_eq!(
-        splits,
-        load(&DataSpec::Cifar10(dir.path().to_path_buf())).unwrap()
-    );
+    assert_eq!(splits, load(&DataSpec::Cifar10(dir.path().to_path_buf())).unwrap());
 }
 
 #[test]
@@ -338,10 +283,7 @@ fn cifar_bad_size_is_rejected() {
     bytes.pop();
     fs::write(&path, bytes).unwrap();
     let err = load_cifar10_dir(dir.path()).unwrap_err();
-    assert!(
-        matches!(err, DataError::BadRecordSize { size, record: 3073, .. } if size == 3 * 3073 - 1),
-        "{err}"
-    );
+    assert!(matches!(err, DataError::BadRecordSize { size, record: 3073, .. } if size == 3 * 3073 - 1), "{err}");
     assert_names(&err, &path);
 }
 
@@ -352,28 +294,13 @@ fn cifar_label_out_of_range_is_rejected() {
     let path = dir.path().join(cifar::TRAIN_BATCHES[1]);
     cifar::write_batch(&path, &vec![0; 2 * cifar::DIM], &[3, 200]).unwrap();
     let err = load_cifar10_dir(dir.path()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DataError::LabelOutOfRange {
-                index: 1,
-                label: 200,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, DataError::LabelOutOfRange { index: 1, label: 200, .. }), "{err}");
     assert_names(&err, &path);
 }
 
 #[test]
 fn fill_batch_scales_and_keeps_order() {
-    let data = Dataset {
-        pixels: vec![0, 255, 51, 102, 7, 8],
-        labels: vec![4, 5, 6],
-        dim: 2,
-        classes: CLASSES,
-    };
+    let data = Dataset { pixels: vec![0, 255, 51, 102, 7, 8], labels: vec![4, 5, 6], dim: 2, classes: CLASSES };
     let mut x = [f32::NAN; 8];
     let mut y = [0; 4];
     data.fill_batch(&[1, 0, 2, 1], &mut x, &mut y);
@@ -394,19 +321,13 @@ fn sample_is_deterministic_and_without_duplicates() {
     let indices = train.sample_indices(700, 42);
     assert_eq!(indices, train.sample_indices(700, 42));
     assert_ne!(indices, train.sample_indices(700, 43));
-    assert!(
-        indices.windows(2).all(|pair| pair[0] < pair[1]),
-        "ascending, distinct"
-    );
+    assert!(indices.windows(2).all(|pair| pair[0] < pair[1]), "ascending, distinct");
     assert!(indices.iter().all(|&i| i < train.len()));
 
     let sample = train.sample(700, 42);
     assert_eq!(sample, train.sample(700, 42));
     assert_eq!(sample, train.subset(&indices));
-    assert_eq!(
-        (sample.len(), sample.dim, sample.classes),
-        (700, 784, CLASSES)
-    );
+    assert_eq!((sample.len(), sample.dim, sample.classes), (700, 784, CLASSES));
     let distinct: BTreeSet<&[u8]> = (0..sample.len()).map(|i| sample.image(i)).collect();
     assert!(distinct.len() > 690, "{} distinct images", distinct.len());
 
@@ -440,8 +361,7 @@ fn fixture_is_a_subset_of_debian_fashion_mnist() {
         // Both keep file order, so one forward scan matches every sample.
         let mut next = 0;
         for i in 0..small.len() {
-            let found = (next..big.len())
-                .find(|&j| big.image(j) == small.image(i) && big.labels[j] == small.labels[i]);
+            let found = (next..big.len()).find(|&j| big.image(j) == small.image(i) && big.labels[j] == small.labels[i]);
             next = found.expect("fixture sample missing from Fashion-MNIST (or out of order)") + 1;
         }
     }
@@ -450,10 +370,7 @@ fn fixture_is_a_subset_of_debian_fashion_mnist() {
 fn load_fashion_mnist_if_present() -> Option<data::DataSplits> {
     let dir = data::fashion_mnist_dir();
     if !dir.is_dir() {
-        println!(
-            "note: skipping, {} is absent (apt-get install dataset-fashion-mnist)",
-            dir.display()
-        );
+        println!("note: skipping, {} is absent (apt-get install dataset-fashion-mnist)", dir.display());
         return None;
     }
     Some(load(&DataSpec::FashionMnist).unwrap())
@@ -485,27 +402,15 @@ fn spec_round_trips_through_display() {
         let text = spec.to_string();
         assert_eq!(text.parse::<DataSpec>().unwrap(), spec, "{text}");
     }
-    assert_eq!(
-        "fashion-mnist".parse::<DataSpec>().unwrap(),
-        DataSpec::FashionMnist
-    );
-    assert_eq!(
-        "idx:/x/y".parse::<DataSpec>().unwrap(),
-        DataSpec::Idx("/x/y".into())
-    );
+    assert_eq!("fashion-mnist".parse::<DataSpec>().unwrap(), DataSpec::FashionMnist);
+    assert_eq!("idx:/x/y".parse::<DataSpec>().unwrap(), DataSpec::Idx("/x/y".into()));
 }
 
 #[test]
 fn unknown_spec_is_rejected_with_the_accepted_forms() {
     let err = "mnist".parse::<DataSpec>().unwrap_err();
     let message = err.to_string();
-    for form in [
-        "\"mnist\"",
-        "fashion-mnist",
-        "fixture",
-        "idx:DIR",
-        "cifar10:DIR",
-    ] {
+    for form in ["\"mnist\"", "fashion-mnist", "fixture", "idx:DIR", "cifar10:DIR"] {
         assert!(message.contains(form), "{message} lacks {form}");
     }
 }

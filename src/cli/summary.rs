@@ -83,7 +83,8 @@ fn row(path: &PathBuf, at_epochs: &[u64]) -> anyhow::Result<RunRow> {
         .filter_map(|r| Some((r["epoch"].as_u64()?, r["test_accuracy"].as_f64()?, r["test_loss"].as_f64()?)))
         .collect();
     let last = tests.last().copied();
-    let wanted: Vec<u64> = if at_epochs.is_empty() { last.map(|t| t.0).into_iter().collect() } else { at_epochs.to_vec() };
+    let wanted: Vec<u64> =
+        if at_epochs.is_empty() { last.map(|t| t.0).into_iter().collect() } else { at_epochs.to_vec() };
     let peak_train_loss = metrics
         .iter()
         .filter(|r| r["kind"] == "train")

@@ -12,13 +12,8 @@ pub const DIM: usize = 3 * 32 * 32;
 /// Bytes per record: one label byte and the pixels.
 pub const RECORD: usize = 1 + DIM;
 /// The training batches, in the order they are concatenated.
-pub const TRAIN_BATCHES: [&str; 5] = [
-    "data_batch_1.bin",
-    "data_batch_2.bin",
-    "data_batch_3.bin",
-    "data_batch_4.bin",
-    "data_batch_5.bin",
-];
+pub const TRAIN_BATCHES: [&str; 5] =
+    ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
 /// The test batch.
 pub const TEST_BATCH: &str = "test_batch.bin";
 /// The subfolder the official archive unpacks to.
@@ -28,25 +23,16 @@ pub const SUBFOLDER: &str = "cifar-10-batches-bin";
 /// the `cifar-10-batches-bin/` folder the official archive unpacks to.
 pub fn load_dir(dir: &Path) -> Result<DataSplits, DataError> {
     if !dir.is_dir() {
-        return Err(DataError::MissingDir {
-            path: dir.to_path_buf(),
-        });
+        return Err(DataError::MissingDir { path: dir.to_path_buf() });
     }
     let nested = dir.join(SUBFOLDER);
-    let root = if !dir.join(TEST_BATCH).exists() && nested.is_dir() {
-        nested
-    } else {
-        dir.to_path_buf()
-    };
+    let root = if !dir.join(TEST_BATCH).exists() && nested.is_dir() { nested } else { dir.to_path_buf() };
 
     let train_paths: Vec<PathBuf> = TRAIN_BATCHES.iter().map(|name| root.join(name)).collect();
     // Check every file exists before decoding any, so a missing one fails fast.
     for path in train_paths.iter().chain([&root.join(TEST_BATCH)]) {
         if !path.is_file() {
-            return Err(DataError::MissingFile {
-                path: path.clone(),
-                also_tried_gz: false,
-            });
+            return Err(DataError::MissingFile { path: path.clone(), also_tried_gz: false });
         }
     }
 
@@ -56,11 +42,7 @@ pub fn load_dir(dir: &Path) -> Result<DataSplits, DataError> {
     }
     let mut test = Dataset::empty(DIM, CLASSES);
     read_batch_into(&root.join(TEST_BATCH), &mut test)?;
-    Ok(DataSplits::new(
-        format!("cifar10:{}", dir.display()),
-        train,
-        test,
-    ))
+    Ok(DataSplits::new(format!("cifar10:{}", dir.display()), train, test))
 }
 
 /// Reads one batch file.
@@ -75,11 +57,7 @@ fn read_batch_into(path: &Path, out: &mut Dataset) -> Result<(), DataError> {
     debug_assert_eq!(out.dim, DIM);
     let bytes = read_maybe_gzip(path)?;
     if bytes.is_empty() || bytes.len() % RECORD != 0 {
-        return Err(DataError::BadRecordSize {
-            path: path.to_path_buf(),
-            size: bytes.len(),
-            record: RECORD,
-        });
+        return Err(DataError::BadRecordSize { path: path.to_path_buf(), size: bytes.len(), record: RECORD });
     }
     let first = out.len();
     let n = bytes.len() / RECORD;
@@ -99,11 +77,7 @@ pub fn write_batch(path: &Path, pixels: &[u8], labels: &[u8]) -> Result<(), Data
     if labels.len().checked_mul(DIM) != Some(pixels.len()) {
         return Err(DataError::InvalidInput {
             path: path.to_path_buf(),
-            reason: format!(
-                "{} pixels do not make {} images of {DIM} pixels",
-                pixels.len(),
-                labels.len()
-            ),
+            reason: format!("{} pixels do not make {} images of {DIM} pixels", pixels.len(), labels.len()),
         });
     }
     let mut bytes = Vec::with_capacity(labels.len() * RECORD);
@@ -136,9 +110,6 @@ mod tests {
         let path = dir.path().join("b.bin");
         std::fs::write(&path, b"").unwrap();
         let err = read_batch(&path).unwrap_err();
-        assert!(
-            matches!(err, DataError::BadRecordSize { size: 0, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, DataError::BadRecordSize { size: 0, .. }), "{err}");
     }
 }

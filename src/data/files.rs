@@ -23,23 +23,14 @@ fn is_gzip(bytes: &[u8]) -> bool {
 }
 
 pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> DataError + '_ {
-    move |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| DataError::Io { path: path.to_path_buf(), source }
 }
 
 /// Reads a whole file, decompressing it if it is gzip data (whatever its name).
 pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
     let bytes = fs::read(path).map_err(|source| match source.kind() {
-        io::ErrorKind::NotFound => DataError::MissingFile {
-            path: path.to_path_buf(),
-            also_tried_gz: false,
-        },
-        _ => DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        },
+        io::ErrorKind::NotFound => DataError::MissingFile { path: path.to_path_buf(), also_tried_gz: false },
+        _ => DataError::Io { path: path.to_path_buf(), source },
     })?;
     gunzip_if_needed(bytes, path)
 }
@@ -61,10 +52,7 @@ pub(crate) fn gunzip_if_needed(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>, D
     let mut out = Vec::with_capacity(hint.min(bytes.len().saturating_mul(MAX_DEFLATE_RATIO)));
     MultiGzDecoder::new(bytes.as_slice())
         .read_to_end(&mut out)
-        .map_err(|source| DataError::Gzip {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(|source| DataError::Gzip { path: path.to_path_buf(), source })?;
     Ok(out)
 }
 
@@ -83,10 +71,7 @@ pub(crate) fn write_atomic(path: &Path, chunks: &[&[u8]], gzip: bool) -> Result<
     result.map_err(|source| {
         // Best effort: the temporary file is useless after a failure.
         let _ = fs::remove_file(&tmp);
-        DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        DataError::Io { path: path.to_path_buf(), source }
     })
 }
 

@@ -19,15 +19,7 @@ pub const TEST_LEN: usize = 1_000;
 
 macro_rules! fixture_file {
     ($name:literal) => {
-        (
-            $name,
-            include_bytes!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/fixtures/fashion-mnist-small/",
-                $name
-            ))
-            .as_slice(),
-        )
+        ($name, include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/fashion-mnist-small/", $name)).as_slice())
     };
 }
 

@@ -52,21 +52,13 @@ pub fn parse_images(bytes: Vec<u8>, source: &Path) -> Result<Images, DataError> 
     let mut bytes = gunzip_if_needed(bytes, source)?;
     let header = read_header::<4>(&bytes, source, IMAGES_MAGIC, "IDX u8 images, 3 dims")?;
     let [_, n, rows, cols] = header.map(|field| field as usize);
-    let payload = n
-        .checked_mul(rows)
-        .and_then(|len| len.checked_mul(cols))
-        .ok_or_else(|| DataError::Malformed {
-            path: source.to_path_buf(),
-            reason: format!("header shape {n}x{rows}x{cols} is too large"),
-        })?;
+    let payload = n.checked_mul(rows).and_then(|len| len.checked_mul(cols)).ok_or_else(|| DataError::Malformed {
+        path: source.to_path_buf(),
+        reason: format!("header shape {n}x{rows}x{cols} is too large"),
+    })?;
     check_length(&bytes, IMAGES_HEADER, payload, source)?;
     bytes.drain(..IMAGES_HEADER);
-    Ok(Images {
-        pixels: bytes,
-        n,
-        rows,
-        cols,
-    })
+    Ok(Images { pixels: bytes, n, rows, cols })
 }
 
 /// Parses the bytes of an IDX label file (gzipped or not). `source` only
@@ -89,16 +81,10 @@ pub fn write_images(
     cols: usize,
     gzip: bool,
 ) -> Result<(), DataError> {
-    let invalid = |reason: String| DataError::InvalidInput {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let invalid = |reason: String| DataError::InvalidInput { path: path.to_path_buf(), reason };
     let expected = n.checked_mul(rows).and_then(|len| len.checked_mul(cols));
     if expected != Some(pixels.len()) {
-        return Err(invalid(format!(
-            "{} pixels do not make {n} images of {rows}x{cols}",
-            pixels.len()
-        )));
+        return Err(invalid(format!("{} pixels do not make {n} images of {rows}x{cols}", pixels.len())));
     }
     let field = |value: usize, what: &str| {
         u32::try_from(value).map_err(|_| invalid(format!("{what} {value} does not fit in u32")))
@@ -129,11 +115,7 @@ fn read_header<const N: usize>(
     magic: u32,
     what: &'static str,
 ) -> Result<[u32; N], DataError> {
-    let truncated = || DataError::Truncated {
-        path: source.to_path_buf(),
-        expected: 4 * N,
-        found: bytes.len(),
-    };
+    let truncated = || DataError::Truncated { path: source.to_path_buf(), expected: 4 * N, found: bytes.len() };
     let field = |i: usize| -> Option<u32> {
         let word = bytes.get(4 * i..4 * i + 4)?;
         Some(u32::from_be_bytes([word[0], word[1], word[2], word[3]]))
@@ -141,12 +123,7 @@ fn read_header<const N: usize>(
     // Check the magic first, so a short file of the wrong kind says so.
     let found = field(0).ok_or_else(truncated)?;
     if found != magic {
-        return Err(DataError::BadMagic {
-            path: source.to_path_buf(),
-            found,
-            expected: magic,
-            what,
-        });
+        return Err(DataError::BadMagic { path: source.to_path_buf(), found, expected: magic, what });
     }
     let mut header = [0; N];
     for (i, slot) in header.iter_mut().enumerate() {
@@ -155,33 +132,17 @@ fn read_header<const N: usize>(
     Ok(header)
 }
 
-fn check_length(
-    bytes: &[u8],
-    header: usize,
-    payload: usize,
-    source: &Path,
-) -> Result<(), DataError> {
+fn check_length(bytes: &[u8], header: usize, payload: usize, source: &Path) -> Result<(), DataError> {
     let expected = header.saturating_add(payload);
     match bytes.len() {
-        found if found < expected => Err(DataError::Truncated {
-            path: source.to_path_buf(),
-            expected,
-            found,
-        }),
-        found if found > expected => Err(DataError::TrailingBytes {
-            path: source.to_path_buf(),
-            expected,
-            found,
-        }),
+        found if found < expected => Err(DataError::Truncated { path: source.to_path_buf(), expected, found }),
+        found if found > expected => Err(DataError::TrailingBytes { path: source.to_path_buf(), expected, found }),
         _ => Ok(()),
     }
 }
 
 fn encode_header(fields: &[u32]) -> Vec<u8> {
-    fields
-        .iter()
-        .flat_map(|field| field.to_be_bytes())
-        .collect()
+    fields.iter().flat_map(|field| field.to_be_bytes()).collect()
 }
 
 #[cfg(test)]
@@ -201,10 +162,7 @@ mod tests {
     #[test]
     fn parses_a_raw_image_file() {
         let images = parse_images(images_bytes(2, 1, 3, &[1, 2, 3, 4, 5, 6]), src()).unwrap();
-        assert_eq!(
-            (images.n, images.rows, images.cols, images.dim()),
-            (2, 1, 3, 3)
-        );
+        assert_eq!((images.n, images.rows, images.cols, images.dim()), (2, 1, 3, 3));
         assert_eq!(images.pixels, [1, 2, 3, 4, 5, 6]);
     }
 
@@ -214,10 +172,7 @@ mod tests {
 
     #[test]
     fn rejects_short_header_wrong_magic_and_bad_lengths() {
-        assert_eq!(
-            message(parse_images(vec![0, 0, 8], src())),
-            "mem/images: truncated: expected 16 bytes, found 3"
-        );
+        assert_eq!(message(parse_images(vec![0, 0, 8], src())), "mem/images: truncated: expected 16 bytes, found 3");
         assert_eq!(
             message(parse_images(encode_header(&[IMAGES_MAGIC, 1]), src())),
             "mem/images: truncated: expected 16 bytes, found 8"
@@ -236,10 +191,7 @@ mod tests {
         );
         let mut labels = encode_header(&[LABELS_MAGIC, 3]);
         labels.extend_from_slice(&[1, 2]);
-        assert_eq!(
-            message(parse_labels(labels, src())),
-            "mem/images: truncated: expected 11 bytes, found 10"
-        );
+        assert_eq!(message(parse_labels(labels, src())), "mem/images: truncated: expected 11 bytes, found 10");
     }
 
     #[test]

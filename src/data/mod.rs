@@ -41,12 +41,8 @@ pub const FASHION_MNIST_DIR_VAR: &str = "DIAG_FASHION_MNIST_DIR";
 
 /// Standard IDX file names: training images, training labels, test images,
 /// test labels. Each may also be present with a `.gz` suffix.
-pub const IDX_FILES: [&str; 4] = [
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-];
+pub const IDX_FILES: [&str; 4] =
+    ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
 
 /// `SCALE[p] == p as f32 / 255.0`, exact at both ends (0.0 and 1.0).
 const SCALE: [f32; 256] = {
@@ -72,12 +68,7 @@ pub struct Dataset {
 impl Dataset {
     /// An empty split of the given shape.
     pub(crate) fn empty(dim: usize, classes: usize) -> Self {
-        Dataset {
-            pixels: Vec::new(),
-            labels: Vec::new(),
-            dim,
-            classes,
-        }
+        Dataset { pixels: Vec::new(), labels: Vec::new(), dim, classes }
     }
 
     /// Number of samples.
@@ -118,17 +109,8 @@ impl Dataset {
     /// an index is out of range: these are programming errors.
     pub fn fill_batch(&self, indices: &[usize], x: &mut [f32], y: &mut [u8]) {
         let dim = self.dim;
-        assert_eq!(
-            x.len(),
-            indices.len() * dim,
-            "fill_batch: x must hold {} samples of {dim} values",
-            indices.len()
-        );
-        assert_eq!(
-            y.len(),
-            indices.len(),
-            "fill_batch: y must hold one label per index"
-        );
+        assert_eq!(x.len(), indices.len() * dim, "fill_batch: x must hold {} samples of {dim} values", indices.len());
+        assert_eq!(y.len(), indices.len(), "fill_batch: y must hold one label per index");
         for (j, &i) in indices.iter().enumerate() {
             let dst = &mut x[j * dim..(j + 1) * dim];
             for (value, &pixel) in dst.iter_mut().zip(self.image(i)) {
@@ -217,12 +199,7 @@ impl DataSplits {
     /// Bundles two splits, computing their [`fingerprint`].
     pub fn new(name: String, train: Dataset, test: Dataset) -> Self {
         let fingerprint = fingerprint(&train, &test);
-        DataSplits {
-            train,
-            test,
-            name,
-            fingerprint,
-        }
+        DataSplits { train, test, name, fingerprint }
     }
 }
 
@@ -238,10 +215,7 @@ pub fn fingerprint(train: &Dataset, test: &Dataset) -> String {
         hasher.update(&split.pixels);
     }
     let digest = hasher.finalize();
-    digest[..8]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    digest[..8].iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// Where a data set comes from.
@@ -305,9 +279,7 @@ pub fn fashion_mnist_dir() -> PathBuf {
 /// missing folder yields an error suggesting the Debian package.
 pub fn load_fashion_mnist_dir(dir: &Path) -> Result<DataSplits, DataError> {
     if !dir.is_dir() {
-        return Err(DataError::FashionMnistMissing {
-            path: dir.to_path_buf(),
-        });
+        return Err(DataError::FashionMnistMissing { path: dir.to_path_buf() });
     }
     load_idx_files(dir, "fashion-mnist".to_owned())
 }
@@ -316,9 +288,7 @@ pub fn load_fashion_mnist_dir(dir: &Path) -> Result<DataSplits, DataError> {
 /// raw or gzipped; named `"idx:DIR"`.
 pub fn load_idx_dir(dir: &Path) -> Result<DataSplits, DataError> {
     if !dir.is_dir() {
-        return Err(DataError::MissingDir {
-            path: dir.to_path_buf(),
-        });
+        return Err(DataError::MissingDir { path: dir.to_path_buf() });
     }
     load_idx_files(dir, format!("idx:{}", dir.display()))
 }
@@ -351,10 +321,7 @@ fn find_idx_file(dir: &Path, file: &str) -> Result<PathBuf, DataError> {
     if gz.is_file() {
         return Ok(gz);
     }
-    Err(DataError::MissingFile {
-        path: raw,
-        also_tried_gz: true,
-    })
+    Err(DataError::MissingFile { path: raw, also_tried_gz: true })
 }
 
 /// Decodes the four IDX files (in the order of [`IDX_FILES`], raw or
@@ -367,12 +334,7 @@ pub(crate) fn idx_splits(
     let test = idx_split(test_images, test_labels);
     let ((train, train_path), (test, test_path)) = (train?, test?);
     if train.dim != test.dim {
-        return Err(DataError::ShapeMismatch {
-            train_path,
-            train_dim: train.dim,
-            test_path,
-            test_dim: test.dim,
-        });
+        return Err(DataError::ShapeMismatch { train_path, train_dim: train.dim, test_path, test_dim: test.dim });
     }
     Ok(DataSplits::new(name, train, test))
 }
@@ -385,35 +347,19 @@ fn idx_split(
     let images = idx::parse_images(images, &images_path)?;
     let labels = idx::parse_labels(labels, &labels_path)?;
     if images.n != labels.len() {
-        return Err(DataError::CountMismatch {
-            images_path,
-            images: images.n,
-            labels_path,
-            labels: labels.len(),
-        });
+        return Err(DataError::CountMismatch { images_path, images: images.n, labels_path, labels: labels.len() });
     }
     check_labels(&labels, CLASSES, &labels_path)?;
-    let dataset = Dataset {
-        dim: images.dim(),
-        pixels: images.pixels,
-        labels,
-        classes: CLASSES,
-    };
+    let dataset = Dataset { dim: images.dim(), pixels: images.pixels, labels, classes: CLASSES };
     Ok((dataset, images_path))
 }
 
 /// Rejects the first label that is not below `classes`.
 pub(crate) fn check_labels(labels: &[u8], classes: usize, path: &Path) -> Result<(), DataError> {
-    match labels
-        .iter()
-        .position(|&label| usize::from(label) >= classes)
-    {
-        Some(index) => Err(DataError::LabelOutOfRange {
-            path: path.to_path_buf(),
-            index,
-            label: labels[index],
-            classes,
-        }),
+    match labels.iter().position(|&label| usize::from(label) >= classes) {
+        Some(index) => {
+            Err(DataError::LabelOutOfRange { path: path.to_path_buf(), index, label: labels[index], classes })
+        }
         None => Ok(()),
     }
 }
@@ -423,12 +369,7 @@ mod tests {
     use super::*;
 
     fn toy() -> Dataset {
-        Dataset {
-            pixels: vec![0, 255, 1, 2, 3, 4, 128, 64, 10, 20],
-            labels: vec![0, 1, 2, 3, 4],
-            dim: 2,
-            classes: 5,
-        }
+        Dataset { pixels: vec![0, 255, 1, 2, 3, 4, 128, 64, 10, 20], labels: vec![0, 1, 2, 3, 4], dim: 2, classes: 5 }
     }
 
     #[test]
@@ -489,19 +430,8 @@ mod tests {
 
     #[test]
     fn spec_parsing_edge_cases() {
-        assert_eq!(
-            "idx:C:\\data".parse::<DataSpec>().unwrap(),
-            DataSpec::Idx("C:\\data".into())
-        );
-        for bad in [
-            "",
-            "idx:",
-            "cifar10:",
-            "idx",
-            "Fashion-MNIST",
-            "mnist",
-            "cifar100:/x",
-        ] {
+        assert_eq!("idx:C:\\data".parse::<DataSpec>().unwrap(), DataSpec::Idx("C:\\data".into()));
+        for bad in ["", "idx:", "cifar10:", "idx", "Fashion-MNIST", "mnist", "cifar100:/x"] {
             let err = bad.parse::<DataSpec>().unwrap_err();
             assert!(matches!(err, DataError::UnknownSpec { .. }), "{bad}: {err}");
         }
@@ -513,26 +443,13 @@ mod tests {
         let missing = dir.path().join("nope");
         let message = load_fashion_mnist_dir(&missing).unwrap_err().to_string();
         assert!(message.contains(&*missing.to_string_lossy()), "{message}");
-        assert!(
-            message.contains("apt-get install dataset-fashion-mnist"),
-            "{message}"
-        );
+        assert!(message.contains("apt-get install dataset-fashion-mnist"), "{message}");
         assert!(message.contains(FASHION_MNIST_DIR_VAR), "{message}");
     }
 
     #[test]
     fn check_labels_reports_the_first_offender() {
         let err = check_labels(&[1, 10, 12], 10, Path::new("l")).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                DataError::LabelOutOfRange {
-                    index: 1,
-                    label: 10,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, DataError::LabelOutOfRange { index: 1, label: 10, .. }), "{err}");
     }
 }

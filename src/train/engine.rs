@@ -166,7 +166,8 @@ impl BatchEngine {
                     for (r, grad) in [(wr, &*gw), (br, &*gb)] {
                         // SAFETY: disjoint ranges across groups (see above); within a group
                         // each range is borrowed once at a time.
-                        let (p, s1, s2) = unsafe { (params.range(r.clone()), m1.range(r.clone()), m2.range_or_empty(r)) };
+                        let (p, s1, s2) =
+                            unsafe { (params.range(r.clone()), m1.range(r.clone()), m2.range_or_empty(r)) };
                         finite &= kind.update(t, p, s1, s2, grad, lr, weight_decay);
                     }
                     if let Some((b, bm1, bm2)) = kp_shared.get(i) {

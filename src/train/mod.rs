@@ -208,7 +208,8 @@ pub fn train(
 
         let st = &mut loop_state;
         let lr = cfg.schedule.lr(cfg.lr, step, total);
-        let outcome = engine.step(&mut st.model, &mut st.optimizer, &mut st.feedback_optimizers, &x, &y, n, lr, cfg.weight_decay);
+        let outcome =
+            engine.step(&mut st.model, &mut st.optimizer, &mut st.feedback_optimizers, &x, &y, n, lr, cfg.weight_decay);
         let (stats, finite) = (outcome.stats, outcome.params_finite);
         if !outcome.loss_finite {
             return diverge(run, &mut info, step, "non-finite loss");
@@ -310,7 +311,8 @@ mod tests {
         let rec = |step: u64, loss: f64| json!({"kind": "train", "step": step, "train_loss": loss});
         let calm = [rec(1, 2.3), rec(2, 0.5), rec(3, 0.9), rec(4, 4.9)];
         assert_eq!(loss_blowup(&calm), None);
-        let hot = [rec(1, 2.3), json!({"kind": "test", "step": 2, "test_loss": 99.0}), rec(3, 0.5), rec(4, 5.1), rec(5, 1e9)];
+        let hot =
+            [rec(1, 2.3), json!({"kind": "test", "step": 2, "test_loss": 99.0}), rec(3, 0.5), rec(4, 5.1), rec(5, 1e9)];
         assert_eq!(loss_blowup(&hot), Some((4, 5.1)));
     }
 }
