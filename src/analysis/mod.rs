@@ -1,2 +1,6 @@
 //! Analyses over checkpoints (`SPEC.md` sections 3 to 6). Each returns plain,
 //! serialisable results; callers decide where they go (terminal, JSON, figures).
+
+pub mod align;
+pub mod batch;
+pub mod spectrum;

@@ -1,8 +1,12 @@
 //! Subcommands: one file each. Flags are parsed here into validated library settings.
 
+mod align;
+mod analysis_runs;
 mod bench;
 mod eval;
 mod progress;
+mod report;
+mod spectrum;
 mod summary;
 mod train;
 
@@ -25,18 +29,27 @@ enum Command {
     Train(Box<train::TrainArgs>),
     /// Loss and accuracy of a checkpoint.
     Eval(eval::EvalArgs),
+    /// Weight, update and error-signal alignment over every checkpoint.
+    Align(align::AlignArgs),
+    /// Singular values of forward and feedback products and of the gradient-flow map.
+    Spectrum(spectrum::SpectrumArgs),
     /// Measure throughput (JSON with --json).
     Bench(bench::BenchArgs),
     /// A table of runs: rule, angle, status, test accuracy by epoch, loss blow-ups.
     Summary(summary::SummaryArgs),
+    /// Write index.html for a folder of figures.
+    Report(report::ReportArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
+        Command::Align(args) => align::run(args),
+        Command::Spectrum(args) => spectrum::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Summary(args) => summary::run(args),
+        Command::Report(args) => report::run(args),
     }
 }
 

@@ -8,6 +8,10 @@
 //! each figure's PNG (linked to its SVG), caption, producing command and
 //! links to its JSON/CSV data, linking only files that exist.
 
+pub mod align;
+pub mod series;
+pub mod spectrum;
+
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::fs;
