@@ -2,5 +2,6 @@
 //! serialisable results; callers decide where they go (terminal, JSON, figures).
 
 pub mod align;
+pub mod attack;
 pub mod batch;
 pub mod spectrum;

@@ -77,6 +77,24 @@ impl Workspace {
         &last[..last.len() / self.capacity * self.n]
     }
 
+    /// Copies sample `from` of the last pass (its pre-activations, activations and errors in
+    /// every layer) over sample `to`.
+    pub fn copy_sample(&mut self, from: usize, to: usize) {
+        assert!(from < self.n && to < self.n, "samples {from} and {to} of a pass of {}", self.n);
+        let capacity = self.capacity;
+        for buf in self.pre.iter_mut().chain(&mut self.act).chain(&mut self.delta) {
+            let d = buf.len() / capacity;
+            buf.copy_within(from * d..(from + 1) * d, to * d);
+        }
+    }
+
+    /// Keeps the first `n` samples of the last pass, so that the backward pass that follows
+    /// runs on them alone.
+    pub fn truncate(&mut self, n: usize) {
+        assert!(n <= self.n, "cannot keep {n} of {} samples", self.n);
+        self.n = n;
+    }
+
     /// `h_i` for `i >= 1` (hidden activations), or the input for `i = 0`.
     pub fn layer_input<'a>(&'a self, x: &'a [f32], i: usize) -> &'a [f32] {
         if i == 0 {
@@ -123,13 +141,27 @@ impl Mlp {
     /// Softmax cross-entropy of the logits of the last forward pass against `labels`;
     /// writes `e = softmax - onehot` into the last `delta` and returns the batch statistics.
     pub fn loss_and_output_error(&self, labels: &[u8], ws: &mut Workspace) -> BatchStats {
+        self.loss_and_output_error_each(labels, ws, |_, _, _| {})
+    }
+
+    /// As [`Mlp::loss_and_output_error`], also calling `each(sample, loss, correct)` for every
+    /// sample of the batch with its cross-entropy (nats) and whether its arg-max logit is the label.
+    pub fn loss_and_output_error_each(
+        &self,
+        labels: &[u8],
+        ws: &mut Workspace,
+        mut each: impl FnMut(usize, f32, bool),
+    ) -> BatchStats {
         let n = ws.n;
         let classes = self.classes();
         let last = self.num_layers() - 1;
         let mut stats = BatchStats { count: n, ..BatchStats::default() };
         let (logits, err) = (&ws.pre[last], &mut ws.delta[last]);
-        for ((z, e), &y) in
-            logits[..classes * n].chunks_exact(classes).zip(err[..classes * n].chunks_exact_mut(classes)).zip(labels)
+        for (sample, ((z, e), &y)) in logits[..classes * n]
+            .chunks_exact(classes)
+            .zip(err[..classes * n].chunks_exact_mut(classes))
+            .zip(labels)
+            .enumerate()
         {
             let y = y as usize;
             let (argmax, max) =
@@ -148,7 +180,8 @@ impl Mlp {
                 *ek = (zk - max).exp();
                 sum += *ek;
             }
-            stats.loss_sum += (sum.ln() - (z[y] - max)) as f64;
+            let loss = sum.ln() - (z[y] - max);
+            stats.loss_sum += loss as f64;
             let inv = 1.0 / sum;
             for ek in e.iter_mut() {
                 *ek *= inv;
@@ -157,6 +190,7 @@ impl Mlp {
             if argmax == y {
                 stats.correct += 1;
             }
+            each(sample, loss, argmax == y);
         }
         stats
     }
@@ -380,6 +414,35 @@ mod tests {
         }
         for (a, b) in full.iter().zip(&grad) {
             assert!((a - b).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn copied_and_truncated_samples_backpropagate_as_if_run_alone() {
+        let mlp = Mlp::new(&[6, 8, 5, 4], Activation::Tanh);
+        let model = init_model(&mlp, Rule::Bp, 0.0, 3);
+        let (x, y) = batch(6, 3, 4, 2);
+        let input_gradient = |ws: &mut Workspace| {
+            mlp.propagate_errors(&model.params, crate::net::ErrorPath::Transpose, ws);
+            let mut gx = vec![0f32; 6 * ws.batch_len()];
+            mlp.input_gradient(&model.params, crate::net::ErrorPath::Transpose, ws, &mut gx);
+            gx
+        };
+        // samples 2 and 1 of a pass of three, moved to the front
+        let mut ws = Workspace::new(&mlp, 3);
+        mlp.forward(&model.params, &x, 3, &mut ws);
+        mlp.loss_and_output_error(&y, &mut ws);
+        ws.copy_sample(2, 0);
+        ws.truncate(2);
+        let moved = input_gradient(&mut ws);
+        // the same two samples run alone
+        let (x21, y21) = ([&x[12..18], &x[6..12]].concat(), [y[2], y[1]]);
+        let mut alone = Workspace::new(&mlp, 2);
+        mlp.forward(&model.params, &x21, 2, &mut alone);
+        mlp.loss_and_output_error(&y21, &mut alone);
+        let direct = input_gradient(&mut alone);
+        for (a, b) in moved.iter().zip(&direct) {
+            assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "{moved:?} vs {direct:?}");
         }
     }
 
