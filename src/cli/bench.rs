@@ -21,6 +21,20 @@ enum BenchWhat {
         #[arg(long)]
         json: bool,
     },
+    /// PGD-20 (eps 0.1, Linf) over the Fashion-MNIST test set on 784-512x4-10: images per second.
+    Robustness {
+        /// Attack this checkpoint (default: train a bp net for one epoch first).
+        #[arg(long)]
+        ckpt: Option<std::path::PathBuf>,
+        /// Data (the target figures refer to full Fashion-MNIST).
+        #[arg(long, default_value = "fashion-mnist")]
+        data: String,
+        /// Timed repetitions (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        repetitions: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -28,6 +42,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchWhat::Train { rule, data, json } => {
             let data = super::load_data(&data)?;
             let report = diag::train::bench::train_epoch(rule, &data)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{}", report.describe());
+            }
+            Ok(())
+        }
+        BenchWhat::Robustness { ckpt, data, repetitions, json } => {
+            let data = super::load_data(&data)?;
+            let report = diag::analysis::attack::bench::pgd_throughput(&data, ckpt.as_deref(), repetitions.max(1))?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
