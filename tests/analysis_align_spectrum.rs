@@ -609,7 +609,7 @@ fn run_level_functions_cover_the_checkpoints_on_one_fixed_batch() {
         assert_eq!(result, &model_alignment(model, step, &eval));
     }
 
-    let options = SpectrumOptions { flow_samples: 5, seed: 2, rank_cutoff: 1e-6 };
+    let options = SpectrumOptions { flow_samples: 5, seed: 2, rank_cutoff: 1e-6, eigenvalues_at_every_checkpoint: true };
     let last = spectrum_run(&run, &data, CkptSelector::Last, &options).unwrap();
     assert_eq!(last.checkpoints.len(), 1);
     let flow = EvalBatch::from_dataset(&data, 5, 2);
@@ -624,6 +624,13 @@ fn run_level_functions_cover_the_checkpoints_on_one_fixed_batch() {
     assert_ne!(first.feedback_singular_values.as_ref().unwrap()[1], last.feedback_singular_values.as_ref().unwrap()[1]);
     assert_eq!(spectrum_run(&run, &data, CkptSelector::Step(10), &options).unwrap().checkpoints[0].step, 10);
     assert!(serde_json::to_string(&all).unwrap().contains("eigenvalue_real_parts"));
+    // by default the eigenvalues are computed at the last selected checkpoint only
+    let cheap = SpectrumOptions { eigenvalues_at_every_checkpoint: false, ..options.clone() };
+    let cheap = spectrum_run(&run, &data, CkptSelector::All, &cheap).unwrap();
+    let eigen_counts: Vec<usize> =
+        cheap.checkpoints.iter().map(|c| c.layer_products.as_ref().unwrap()[0].eigenvalues_re.len()).collect();
+    assert_eq!(eigen_counts[..2], [0, 0]);
+    assert_eq!(cheap.checkpoints[2], all.checkpoints[2]);
 
     let err = spectrum_run(&run, &data, CkptSelector::Step(5), &options).unwrap_err().to_string();
     assert!(err.contains("step 5"), "{err}");

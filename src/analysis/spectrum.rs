@@ -60,11 +60,16 @@ pub struct SpectrumOptions {
     /// Singular values of `J(x)` at or below `rank_cutoff * sigma_max` count as zero in
     /// its condition number (default `1e-6`).
     pub rank_cutoff: f64,
+    /// Eigenvalues of `P_l` at every selected checkpoint, or only at the last one (the
+    /// default: they cost as much as all the singular values together and the figures
+    /// show them at the end of training).
+    #[serde(default)]
+    pub eigenvalues_at_every_checkpoint: bool,
 }
 
 impl Default for SpectrumOptions {
     fn default() -> Self {
-        SpectrumOptions { flow_samples: 128, seed: 0, rank_cutoff: 1e-6 }
+        SpectrumOptions { flow_samples: 128, seed: 0, rank_cutoff: 1e-6, eigenvalues_at_every_checkpoint: false }
     }
 }
 
@@ -464,7 +469,7 @@ enum JobResult {
 /// over the `flow_inputs.len() / d_0` samples of `flow_inputs` (`d_0 x n` column-major;
 /// empty to skip it). Independent matrices run in parallel on the rayon pool.
 pub fn model_spectrum(model: &Model, step: u64, flow_inputs: &[f32], rank_cutoff: f64) -> ModelSpectrum {
-    spectrum_with(model, step, flow_inputs, rank_cutoff, None)
+    spectrum_with(model, step, flow_inputs, rank_cutoff, None, true)
 }
 
 fn spectrum_with(
@@ -473,6 +478,7 @@ fn spectrum_with(
     flow_inputs: &[f32],
     rank_cutoff: f64,
     known: Option<&KnownFeedback>,
+    with_eigenvalues: bool,
 ) -> ModelSpectrum {
     let mlp = &model.mlp;
     let layers = mlp.num_layers();
@@ -511,7 +517,7 @@ fn spectrum_with(
             Job::FeedbackValues(i) => JobResult::Values(singular_values(feedback_matrix(i))),
             Job::LayerProduct(i) => {
                 let p = layer_product(w_t[i].as_ref(), feedback_matrix(i));
-                let (re, im) = eigenvalues(p.as_ref());
+                let (re, im) = if with_eigenvalues { eigenvalues(p.as_ref()) } else { (Vec::new(), Vec::new()) };
                 let mut real_parts = re.clone();
                 real_parts.sort_by(|x, y| y.total_cmp(x));
                 JobResult::LayerProduct(LayerProductSpectrum {
@@ -582,7 +588,13 @@ pub fn spectrum_run(
     let info = run.info()?;
     let checkpoints = resolve_checkpoint(run, which)?;
     let flow = EvalBatch::from_dataset(train, options.flow_samples, options.seed);
-    let results = spectrum_checkpoints(&checkpoints, &flow, Some(info.activation), options.rank_cutoff)?;
+    let results = spectrum_checkpoints(
+        &checkpoints,
+        &flow,
+        Some(info.activation),
+        options.rank_cutoff,
+        options.eigenvalues_at_every_checkpoint,
+    )?;
     Ok(RunSpectrum {
         rule: info.rule,
         alpha: info.alpha,
@@ -594,13 +606,15 @@ pub fn spectrum_run(
 }
 
 /// The spectra of the given checkpoints (`(step, path)`), in parallel, in the given order,
-/// with the gradient flow pooled over `flow` (empty to skip it). The singular values of
+/// with the gradient flow pooled over `flow` (empty to skip it), and the eigenvalues of
+/// `P_l` at every checkpoint or only at the last. The singular values of
 /// fixed feedback (`fa`, `ifa`) are computed once and reused wherever `B_l` is unchanged.
 pub fn spectrum_checkpoints(
     checkpoints: &[(u64, PathBuf)],
     flow: &EvalBatch,
     activation: Option<Activation>,
     rank_cutoff: f64,
+    eigenvalues_everywhere: bool,
 ) -> Result<Vec<ModelSpectrum>> {
     let load = |path: &PathBuf| -> Result<Model> {
         let model = load_checkpoint(path, activation)?.model;
@@ -616,7 +630,11 @@ pub fn spectrum_checkpoints(
     checkpoints
         .par_iter()
         .with_max_len(1)
-        .map(|(step, path)| Ok(spectrum_with(&load(path)?, *step, &flow.x, rank_cutoff, known.as_ref())))
+        .enumerate()
+        .map(|(k, (step, path))| {
+            let eigen = eigenvalues_everywhere || k + 1 == checkpoints.len();
+            Ok(spectrum_with(&load(path)?, *step, &flow.x, rank_cutoff, known.as_ref(), eigen))
+        })
         .collect()
 }
 

@@ -30,11 +30,19 @@ pub struct SpectrumArgs {
     /// Seed that picks the gradient-flow samples.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Eigenvalues of P_l at every selected checkpoint ('all') or only the last ('last').
+    #[arg(long, default_value = "last", value_parser = ["last", "all"])]
+    eigenvalues: String,
 }
 
 pub fn run(args: SpectrumArgs) -> anyhow::Result<()> {
     let runs = load_runs(&args.runs)?;
-    let options = SpectrumOptions { flow_samples: args.flow_samples, seed: args.seed, ..SpectrumOptions::default() };
+    let options = SpectrumOptions {
+        flow_samples: args.flow_samples,
+        seed: args.seed,
+        eigenvalues_at_every_checkpoint: args.eigenvalues == "all",
+        ..SpectrumOptions::default()
+    };
     let start = std::time::Instant::now();
     let results = runs
         .iter()
