@@ -58,7 +58,8 @@ fn main() -> anyhow::Result<()> {
     let options = SpectrumOptions { flow_samples, ..SpectrumOptions::default() };
     let flow = EvalBatch::from_dataset(&data, options.flow_samples, options.seed);
     let (t, cpu) = (Instant::now(), cpu_seconds());
-    let spectra = spectrum_checkpoints(&checkpoints, &flow, None, options.rank_cutoff, options.eigenvalues_at_every_checkpoint)?;
+    let spectra =
+        spectrum_checkpoints(&checkpoints, &flow, None, options.rank_cutoff, options.eigenvalues_at_every_checkpoint)?;
     let spectrum_seconds = t.elapsed().as_secs_f64();
     println!(
         "spectrum: {} checkpoints in {spectrum_seconds:.2} s wall ({:.0} ms each), {:.1} CPU-s, on {} threads",

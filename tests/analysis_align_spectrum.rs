@@ -609,7 +609,8 @@ fn run_level_functions_cover_the_checkpoints_on_one_fixed_batch() {
         assert_eq!(result, &model_alignment(model, step, &eval));
     }
 
-    let options = SpectrumOptions { flow_samples: 5, seed: 2, rank_cutoff: 1e-6, eigenvalues_at_every_checkpoint: true };
+    let options =
+        SpectrumOptions { flow_samples: 5, seed: 2, rank_cutoff: 1e-6, eigenvalues_at_every_checkpoint: true };
     let last = spectrum_run(&run, &data, CkptSelector::Last, &options).unwrap();
     assert_eq!(last.checkpoints.len(), 1);
     let flow = EvalBatch::from_dataset(&data, 5, 2);

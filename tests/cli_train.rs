@@ -237,3 +237,47 @@ fn an_existing_run_is_not_overwritten_without_force() {
     train(&sb, "r", &[]).fails_with(1, &["--out", "already exists"]);
     train(&sb, "r", &["--force"]).ok();
 }
+
+#[test]
+fn robustness_reports_every_setting_and_rejects_bad_budgets() {
+    let sb = Sandbox::new();
+    train(&sb, "fa", &["--rule", "fa"]).ok();
+    let out: serde_json::Value = serde_json::from_str(
+        &sb.diag(&[
+            "robustness",
+            "fa",
+            "--attack",
+            "all",
+            "--eps",
+            "0:0.2:3",
+            "--grad",
+            "true,feedback",
+            "--samples",
+            "200",
+            "--json",
+            "--out",
+            "rob",
+        ])
+        .ok(),
+    )
+    .unwrap();
+    let results = out.as_array().unwrap();
+    // fgsm and pgd for each gradient source, noise once
+    assert_eq!(results.len(), 5);
+    for r in results {
+        let settings = &r["report"]["settings"];
+        assert_eq!(settings["samples"], 200);
+        assert_eq!(settings["eps"].as_array().unwrap().len(), 3);
+        let per_eps = r["report"]["per_eps"].as_array().unwrap();
+        assert_eq!(per_eps[0]["robust_accuracy"], per_eps[0]["clean_accuracy"], "eps 0 is the clean accuracy");
+        if settings["gradient"] == "feedback" {
+            assert_eq!(r["claim"], "gradient-masking control, not a robustness claim");
+        }
+    }
+    for file in ["robust_accuracy.png", "robust_accuracy.csv", "gradient_sources.png", "index.html"] {
+        assert!(sb.path("rob").join(file).exists(), "{file}");
+    }
+    sb.diag(&["robustness", "fa", "--eps", "1.5"]).fails_with(1, &["--eps", "1.5"]);
+    sb.diag(&["robustness", "fa", "--eps", "0.3:0.1:3"]).fails_with(1, &["--eps"]);
+    sb.diag(&["robustness", "fa", "--grad", "transfer:nowhere"]).fails_with(1, &["nowhere"]);
+}

@@ -6,6 +6,7 @@ mod bench;
 mod eval;
 mod progress;
 mod report;
+mod robustness;
 mod spectrum;
 mod summary;
 mod train;
@@ -33,6 +34,8 @@ enum Command {
     Align(align::AlignArgs),
     /// Singular values of forward and feedback products and of the gradient-flow map.
     Spectrum(spectrum::SpectrumArgs),
+    /// Accuracy under FGSM, PGD and Gaussian noise, with the gradient source stated.
+    Robustness(robustness::RobustnessArgs),
     /// Measure throughput (JSON with --json).
     Bench(bench::BenchArgs),
     /// A table of runs: rule, angle, status, test accuracy by epoch, loss blow-ups.
@@ -47,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Align(args) => align::run(args),
         Command::Spectrum(args) => spectrum::run(args),
+        Command::Robustness(args) => robustness::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Summary(args) => summary::run(args),
         Command::Report(args) => report::run(args),
