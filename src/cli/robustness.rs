@@ -4,7 +4,10 @@
 use super::analysis_runs::{command_line, write_figures};
 use anyhow::{bail, Context};
 use clap::Args;
-use diag::analysis::attack::{evaluate_robustness, AttackKind, AttackSettings, GradientSource, Norm, RobustnessReport};
+use diag::analysis::attack::{
+    adversarial_examples, evaluate_robustness, AttackKind, AttackSettings, ExampleGrid, GradientSource, Norm,
+    RobustnessReport,
+};
 use diag::ckpt::{load_checkpoint, resolve_checkpoint, CkptSelector, RunDir, RunInfo};
 use diag::plot::{Axis, Figure, Layer, Panel, Width};
 use diag::report::series::{grouped_lines, RunLabel, RunSeries};
@@ -86,6 +89,57 @@ fn parse_eps(s: &str) -> anyhow::Result<Vec<f32>> {
     Ok(values)
 }
 
+/// Fashion-MNIST's class names, for the fashion-mnist data and the fixture drawn from it.
+const FASHION_CLASSES: [&str; 10] =
+    ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"];
+
+/// Clean and adversarial images of one run, with labels and predictions.
+fn example_figure(info: &RunInfo, grid: &ExampleGrid, name: &str, command: &str) -> Option<Figure> {
+    let fashion = matches!(info.data.spec.as_str(), "fashion-mnist" | "fixture");
+    let class = |c: u8| {
+        if fashion {
+            FASHION_CLASSES.get(c as usize).map_or(c.to_string(), |n| n.to_string())
+        } else {
+            c.to_string()
+        }
+    };
+    let side = (grid.dim as f64).sqrt().round() as usize;
+    if side * side != grid.dim || grid.examples.is_empty() {
+        return None; // only square single-channel images are drawn
+    }
+    let image = |pixels: &[f32]| -> Layer {
+        // row r of the image at y = side - 1 - r, so it is drawn upright
+        let values: Vec<Vec<f64>> =
+            (0..side).rev().map(|r| pixels[r * side..(r + 1) * side].iter().map(|&v| v as f64).collect()).collect();
+        let coords: Vec<f64> = (0..side).map(|k| k as f64).collect();
+        Layer::heat_map(coords.clone(), coords, values).color_range(0.0, 1.0).labelled("pixel value")
+    };
+    let mut fig = Figure::new(name)
+        .caption(format!(
+            "Clean (top row) and adversarial (bottom row) test images for {}: PGD, eps {} (L-inf), true gradient. Titles: true label → prediction.",
+            RunLabel::of(info).label,
+            grid.eps
+        ))
+        .command(command)
+        .width(Width::DoubleColumn)
+        .columns(grid.examples.len())
+        .panel_height(1.6);
+    for clean in [true, false] {
+        for ex in &grid.examples {
+            let (pixels, pred) =
+                if clean { (&ex.clean, ex.clean_prediction) } else { (&ex.perturbed, ex.perturbed_prediction) };
+            fig = fig.panel(
+                Panel::new(format!("{} → {}", class(ex.label), class(pred)))
+                    .x(Axis::linear("").range(-0.5, side as f64 - 0.5))
+                    .y(Axis::linear("").range(-0.5, side as f64 - 0.5))
+                    .grid(false)
+                    .layer(image(pixels)),
+            );
+        }
+    }
+    Some(fig)
+}
+
 struct Attacked {
     run: PathBuf,
     info: RunInfo,
@@ -110,6 +164,7 @@ pub fn run(args: RobustnessArgs) -> anyhow::Result<()> {
         one => vec![one.parse().map_err(|e: String| anyhow::anyhow!("--attack: {e}"))?],
     };
     let mut results: Vec<Attacked> = Vec::new();
+    let mut grids: Vec<(RunInfo, ExampleGrid, String)> = Vec::new();
     let mut data_cache: std::collections::HashMap<String, diag::data::DataSplits> = Default::default();
     for path in &args.runs {
         let dir = RunDir::new(path);
@@ -122,6 +177,15 @@ pub fn run(args: RobustnessArgs) -> anyhow::Result<()> {
         }
         let data = &data_cache[&spec];
         let split = if args.split == "train" { &data.train } else { &data.test };
+        if args.out.is_some() {
+            let settings = AttackSettings { seed: args.seed, ..AttackSettings::pgd(vec![0.1]) };
+            let grid =
+                adversarial_examples(&model, split, &settings, 0.1, 4).with_context(|| path.display().to_string())?;
+            let slug: String = path.file_name().map_or("run".into(), |n| {
+                n.to_string_lossy().replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_")
+            });
+            grids.push((info.clone(), grid, format!("examples_{slug}")));
+        }
         for grad in &args.grad {
             let source = match grad.as_str() {
                 "true" => GradientSource::True,
@@ -192,7 +256,10 @@ pub fn run(args: RobustnessArgs) -> anyhow::Result<()> {
         }
     }
     if let Some(out) = &args.out {
-        write_figures(out, &figures(&results, &kinds, &command_line()), "diag robustness")?;
+        let command = command_line();
+        let mut figs = figures(&results, &kinds, &command);
+        figs.extend(grids.iter().filter_map(|(info, grid, name)| example_figure(info, grid, name, &command)));
+        write_figures(out, &figs, "diag robustness")?;
     }
     Ok(())
 }
