@@ -18,6 +18,10 @@ pub enum Error {
     Diverged { step: u64, what: String, last_ckpt: u64, run_dir: PathBuf },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    /// A numerical method could not produce a result from its input (for example
+    /// non-finite Hessian-vector products from a diverged checkpoint).
+    #[error("{method}: {message}")]
+    Numerical { method: String, message: String },
 }
 
 impl Error {
@@ -26,6 +30,9 @@ impl Error {
     }
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io { path: path.into(), source }
+    }
+    pub fn numerical(method: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Numerical { method: method.into(), message: message.into() }
     }
 }
 

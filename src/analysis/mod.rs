@@ -4,4 +4,6 @@
 pub mod align;
 pub mod attack;
 pub mod batch;
+pub mod hessian;
+pub mod landscape;
 pub mod spectrum;

@@ -21,6 +21,11 @@ enum BenchWhat {
         #[arg(long)]
         json: bool,
     },
+    /// Hessian-vector product vs gradient on 784-256-256-10 over 2,048 fixture samples: milliseconds.
+    Hessian {
+        #[arg(long)]
+        json: bool,
+    },
     /// PGD-20 (eps 0.1, Linf) over the Fashion-MNIST test set on 784-512x4-10: images per second.
     Robustness {
         /// Attack this checkpoint (default: train a bp net for one epoch first).
@@ -42,6 +47,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchWhat::Train { rule, data, json } => {
             let data = super::load_data(&data)?;
             let report = diag::train::bench::train_epoch(rule, &data)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{}", report.describe());
+            }
+            Ok(())
+        }
+        BenchWhat::Hessian { json } => {
+            let report = diag::analysis::hessian::bench::hessian_bench(&Default::default())?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {

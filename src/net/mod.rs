@@ -15,10 +15,12 @@
 mod backprop;
 mod eval;
 mod init;
+pub mod rop;
 
 pub use backprop::{BatchStats, Workspace};
 pub use eval::evaluate;
 pub use init::{he_normal, init_model, soft_align};
+pub use rop::HessianOperator;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
