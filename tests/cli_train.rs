@@ -281,3 +281,21 @@ fn robustness_reports_every_setting_and_rejects_bad_budgets() {
     sb.diag(&["robustness", "fa", "--eps", "0.3:0.1:3"]).fails_with(1, &["--eps"]);
     sb.diag(&["robustness", "fa", "--grad", "transfer:nowhere"]).fails_with(1, &["nowhere"]);
 }
+
+#[test]
+fn hessian_reports_the_top_eigenvalue_of_each_checkpoint() {
+    let sb = Sandbox::new();
+    train(&sb, "bp", &[]).ok();
+    let out: serde_json::Value = serde_json::from_str(
+        &sb.diag(&["hessian", "bp", "--ckpt", "all", "--samples", "64", "--trace", "--json", "--out", "h"]).ok(),
+    )
+    .unwrap();
+    let rows = out.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "checkpoints at steps 0, 20 and 40");
+    for r in rows {
+        assert!(r["top_eigenvalue"]["eigenvalue"].as_f64().unwrap().is_finite());
+        assert_eq!(r["samples"], 64);
+        assert!(r["trace"]["std_error"].as_f64().unwrap() > 0.0);
+    }
+    assert!(sb.path("h").join("hessian_sharpness.png").exists());
+}

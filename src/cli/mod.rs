@@ -4,6 +4,7 @@ mod align;
 mod analysis_runs;
 mod bench;
 mod eval;
+mod hessian;
 mod progress;
 mod report;
 mod robustness;
@@ -36,6 +37,8 @@ enum Command {
     Spectrum(spectrum::SpectrumArgs),
     /// Accuracy under FGSM, PGD and Gaussian noise, with the gradient source stated.
     Robustness(robustness::RobustnessArgs),
+    /// Curvature of the true loss: top eigenvalue, top-k, trace, spectral density.
+    Hessian(hessian::HessianArgs),
     /// Measure throughput (JSON with --json).
     Bench(bench::BenchArgs),
     /// A table of runs: rule, angle, status, test accuracy by epoch, loss blow-ups.
@@ -51,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Align(args) => align::run(args),
         Command::Spectrum(args) => spectrum::run(args),
         Command::Robustness(args) => robustness::run(args),
+        Command::Hessian(args) => hessian::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Summary(args) => summary::run(args),
         Command::Report(args) => report::run(args),
