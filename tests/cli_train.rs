@@ -299,3 +299,20 @@ fn hessian_reports_the_top_eigenvalue_of_each_checkpoint() {
     }
     assert!(sb.path("h").join("hessian_sharpness.png").exists());
 }
+
+#[test]
+fn landscape_slices_pass_through_the_checkpoint() {
+    let sb = Sandbox::new();
+    train(&sb, "bp", &[]).ok();
+    let out: serde_json::Value = serde_json::from_str(
+        &sb.diag(&["landscape", "bp", "--range", "-1:1:5", "--samples", "128", "--json", "--out", "l"]).ok(),
+    )
+    .unwrap();
+    let slice = &out[0]["slice"];
+    let s: Vec<f64> = serde_json::from_value(slice["s"].clone()).unwrap();
+    let loss: Vec<f64> = serde_json::from_value(slice["loss"].clone()).unwrap();
+    assert_eq!(s[2], 0.0);
+    assert!(loss[2] <= loss[0] && loss[2] <= loss[4], "the trained weights sit lower than a unit step away: {loss:?}");
+    assert!(sb.path("l").join("landscape_random.png").exists());
+    sb.diag(&["landscape", "bp", "--dims", "2", "--dir", "interp"]).fails_with(1, &["--dims 2"]);
+}

@@ -5,6 +5,7 @@ mod analysis_runs;
 mod bench;
 mod eval;
 mod hessian;
+mod landscape;
 mod progress;
 mod report;
 mod robustness;
@@ -39,6 +40,8 @@ enum Command {
     Robustness(robustness::RobustnessArgs),
     /// Curvature of the true loss: top eigenvalue, top-k, trace, spectral density.
     Hessian(hessian::HessianArgs),
+    /// Loss along random, Hessian or interpolation directions (1-D curves, 2-D maps).
+    Landscape(landscape::LandscapeArgs),
     /// Measure throughput (JSON with --json).
     Bench(bench::BenchArgs),
     /// A table of runs: rule, angle, status, test accuracy by epoch, loss blow-ups.
@@ -55,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Spectrum(args) => spectrum::run(args),
         Command::Robustness(args) => robustness::run(args),
         Command::Hessian(args) => hessian::run(args),
+        Command::Landscape(args) => landscape::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Summary(args) => summary::run(args),
         Command::Report(args) => report::run(args),
