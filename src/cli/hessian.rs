@@ -97,13 +97,14 @@ pub fn run(args: HessianArgs) -> anyhow::Result<()> {
             };
             if !args.json {
                 println!(
-                    "{} step {step} ({}): top eigenvalue {:.4}{} after {} products (relative change {:.1e}){}{}",
+                    "{} step {step} ({}): top eigenvalue {:.4}{} after {} products (relative change {:.1e}{}){}{}",
                     r.dir.path.display(),
                     r.label.label,
                     top.eigenvalue,
                     if top.negative { " (NEGATIVE: negative curvature dominates)" } else { "" },
                     top.iterations,
                     top.relative_change,
+                    if top.converged { "" } else { ", NOT converged: see the Lanczos values" },
                     top_k.as_ref().map_or(String::new(), |l| format!(
                         "; top-{}: {:?}",
                         l.eigenvalues.len(),
