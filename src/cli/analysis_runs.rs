@@ -14,6 +14,8 @@ pub struct LoadedRun {
     pub label: RunLabel,
     /// The training samples the run used (`--subset`: the first N).
     pub train: Dataset,
+    /// Both splits of the run's data (shared between runs on the same data).
+    pub data: Arc<DataSplits>,
     /// A file-name-safe name for per-run figures.
     pub slug: String,
 }
@@ -52,7 +54,7 @@ pub fn load_runs(paths: &[PathBuf]) -> anyhow::Result<Vec<LoadedRun>> {
                     .collect()
             })
             .unwrap_or_else(|| "run".to_string());
-        out.push(LoadedRun { label: RunLabel::of(&info), dir, info, train, slug });
+        out.push(LoadedRun { label: RunLabel::of(&info), dir, info, train, data, slug });
     }
     Ok(out)
 }

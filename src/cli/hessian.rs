@@ -2,8 +2,9 @@
 //! top eigenvalue (power iteration), top-k (Lanczos), trace (Hutchinson), density (SLQ).
 
 use super::analysis_runs::{command_line, load_runs, write_figures};
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
+use diag::analysis::batch::EvalBatch;
 use diag::analysis::hessian::{
     hutchinson_trace, lanczos_eigenvalues, power_iteration, spectral_density, HutchinsonParams, LanczosParams,
     PowerParams, SlqParams,
@@ -55,28 +56,18 @@ pub fn run(args: HessianArgs) -> anyhow::Result<()> {
     let mut sharpness: Vec<RunSeries> = Vec::new();
     let mut densities: Vec<(String, diag::plot::Color, Vec<f64>, Vec<f64>)> = Vec::new();
     for r in &runs {
-        let spec = r.info.data.spec.clone();
-        let data = super::load_data(&spec)?;
-        let split = if args.split == "train" { r.train.clone() } else { data.test };
-        let eval = match args.samples.as_str() {
-            "all" => split,
-            n => {
-                let n: usize =
-                    n.parse().ok().filter(|&n| n > 0).context("--samples: expected a positive number or 'all'")?;
-                split.sample(n, args.seed)
-            }
+        let split = if args.split == "train" { &r.train } else { &r.data.test };
+        let samples = match args.samples.as_str() {
+            "all" => split.len(),
+            n => n.parse().ok().filter(|&n| n > 0).context("--samples: expected a positive number or 'all'")?,
         };
-        let mut x = vec![0f32; eval.len() * eval.dim];
-        let mut y = vec![0u8; eval.len()];
-        let idx: Vec<usize> = (0..eval.len()).collect();
-        eval.fill_batch(&idx, &mut x, &mut y);
+        // `all` (or more than the split holds) takes every sample, in file order
+        let eval = EvalBatch::from_dataset(split, samples, args.seed);
         let mut series = RunSeries { run: r.label.clone(), xs: Vec::new(), ys: Vec::new() };
         for (step, path) in resolve_checkpoint(&r.dir, args.ckpt)? {
             let model = load_checkpoint(&path, Some(r.info.activation))?.model;
-            if model.mlp.input_dim() != eval.dim {
-                bail!("{}: checkpoint takes {} inputs, data has {}", path.display(), model.mlp.input_dim(), eval.dim);
-            }
-            let mut op = HessianOperator::new(&model.mlp, &model.params, &x, &y, 1024);
+            eval.check_fits(&path, &model.mlp)?;
+            let mut op = HessianOperator::new(&model.mlp, &model.params, &eval.x, &eval.y, 1024);
             let top = power_iteration(&mut op, &PowerParams { seed: args.seed, ..PowerParams::default() })?;
             let top_k = match args.top_k {
                 Some(k) => Some(lanczos_eigenvalues(

@@ -4,6 +4,7 @@
 use super::analysis_runs::{command_line, load_runs, write_figures};
 use anyhow::{bail, Context};
 use clap::Args;
+use diag::analysis::batch::EvalBatch;
 use diag::analysis::hessian::{power_iteration, PowerParams};
 use diag::analysis::landscape::{filter_normalized_direction, line_direction, slice_1d, slice_2d, EvalSet, GridSpec};
 use diag::ckpt::{load_checkpoint, resolve_checkpoint, CkptSelector};
@@ -53,13 +54,11 @@ pub fn run(args: LandscapeArgs) -> anyhow::Result<()> {
     let (mut losses, mut accs) = (Vec::new(), Vec::new());
     let mut maps = Vec::new();
     for r in &runs {
-        let eval = r.train.sample(args.samples, args.seed);
-        let mut x = vec![0f32; eval.len() * eval.dim];
-        let mut y = vec![0u8; eval.len()];
-        eval.fill_batch(&(0..eval.len()).collect::<Vec<_>>(), &mut x, &mut y);
-        let set = EvalSet { x: &x, labels: &y, batch: 512 };
+        let eval = EvalBatch::from_dataset(&r.train, args.samples, args.seed);
+        let set = EvalSet { x: &eval.x, labels: &eval.y, batch: 512 };
         let (step, path) = resolve_checkpoint(&r.dir, args.ckpt)?.remove(0);
         let model = load_checkpoint(&path, Some(r.info.activation))?.model;
+        eval.check_fits(&path, &model.mlp)?;
         let mlp = &model.mlp;
         if args.dims == 2 {
             let d1 = filter_normalized_direction(mlp, &model.params, args.seed);
@@ -72,7 +71,7 @@ pub fn run(args: LandscapeArgs) -> anyhow::Result<()> {
         let direction = match args.dir.as_str() {
             "random" => filter_normalized_direction(mlp, &model.params, args.seed),
             "hessian" => {
-                let mut op = HessianOperator::new(mlp, &model.params, &x, &y, 1024);
+                let mut op = HessianOperator::new(mlp, &model.params, &eval.x, &eval.y, 1024);
                 let top = power_iteration(
                     &mut op,
                     &PowerParams { seed: args.seed, keep_vector: true, ..PowerParams::default() },

@@ -72,7 +72,7 @@ fn read_batch_into(path: &Path, out: &mut Dataset) -> Result<(), DataError> {
 }
 
 /// Writes one batch file: `labels.len()` records of a label and [`DIM`]
-/// pixels taken in order from `pixels`. The write is atomic (via `path.tmp`).
+/// pixels taken in order from `pixels`. The write is atomic (temporary file, then rename).
 pub fn write_batch(path: &Path, pixels: &[u8], labels: &[u8]) -> Result<(), DataError> {
     if labels.len().checked_mul(DIM) != Some(pixels.len()) {
         return Err(DataError::InvalidInput {

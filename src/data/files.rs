@@ -1,9 +1,9 @@
 //! File helpers shared by the format modules: transparent gzip decoding
 //! (detected by magic bytes) and atomic writes.
 
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
@@ -56,40 +56,18 @@ pub(crate) fn gunzip_if_needed(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>, D
     Ok(out)
 }
 
-/// The temporary file an atomic write goes through: `path` + `.tmp`.
-pub(crate) fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".tmp");
-    PathBuf::from(name)
-}
-
-/// Writes `chunks` to `path` atomically (via `path.tmp` and a rename),
+/// Writes `chunks` to `path` atomically (through [`crate::io::write_atomic`]),
 /// gzip-compressed if asked.
 pub(crate) fn write_atomic(path: &Path, chunks: &[&[u8]], gzip: bool) -> Result<(), DataError> {
-    let tmp = tmp_path(path);
-    let result = write_file(&tmp, chunks, gzip).and_then(|()| fs::rename(&tmp, path));
-    result.map_err(|source| {
-        // Best effort: the temporary file is useless after a failure.
-        let _ = fs::remove_file(&tmp);
-        DataError::Io { path: path.to_path_buf(), source }
-    })
-}
-
-fn write_file(path: &Path, chunks: &[&[u8]], gzip: bool) -> io::Result<()> {
-    let file = BufWriter::new(File::create(path)?);
-    let file = if gzip {
-        let mut encoder = GzEncoder::new(file, Compression::default());
+    let io_err = |source| DataError::Io { path: path.to_path_buf(), source };
+    let bytes = if gzip {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
         for chunk in chunks {
-            encoder.write_all(chunk)?;
+            encoder.write_all(chunk).map_err(io_err)?;
         }
-        encoder.finish()?
+        encoder.finish().map_err(io_err)?
     } else {
-        let mut file = file;
-        for chunk in chunks {
-            file.write_all(chunk)?;
-        }
-        file
+        chunks.concat()
     };
-    let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
-    file.sync_all()
+    crate::io::write_atomic(path, &bytes).map_err(io_err)
 }

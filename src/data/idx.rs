@@ -72,7 +72,7 @@ pub fn parse_labels(bytes: Vec<u8>, source: &Path) -> Result<Vec<u8>, DataError>
 }
 
 /// Writes `n` images of `rows x cols` pixels as an IDX file, gzipped if asked.
-/// The write is atomic: the data goes to `path.tmp`, which is then renamed.
+/// The write is atomic: the data goes to a temporary file, which is then renamed.
 pub fn write_images(
     path: &Path,
     pixels: &[u8],
