@@ -16,6 +16,10 @@ pub enum Error {
     /// Training produced a non-finite loss or weights: a result, recorded in `run.json`.
     #[error("training diverged at step {step} ({what}); checkpoints up to step {last_ckpt} are kept in {run_dir}")]
     Diverged { step: u64, what: String, last_ckpt: u64, run_dir: PathBuf },
+    #[error(transparent)]
+    Plot(#[from] crate::plot::PlotError),
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     /// A numerical method could not produce a result from its input (for example

@@ -75,3 +75,45 @@ impl Observer for TrainProgress {
         }
     }
 }
+
+/// Progress over a count of items (runs, grid points): a bar on a terminal, one line per
+/// item otherwise, nothing when quiet.
+pub struct CountProgress {
+    bar: Option<ProgressBar>,
+    lines: bool,
+    what: String,
+}
+
+impl CountProgress {
+    pub fn new(quiet: bool, what: &str) -> CountProgress {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = (!quiet && terminal).then(|| {
+            let pb = ProgressBar::new(0);
+            pb.set_style(
+                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed} < {eta})")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            pb.set_prefix(what.to_string());
+            pb
+        });
+        CountProgress { bar, lines: !quiet && !terminal, what: what.to_string() }
+    }
+
+    /// `done` of `total` items are finished, the last one being `item`.
+    pub fn set(&mut self, done: usize, total: usize, item: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message(item.to_string());
+        } else if self.lines {
+            eprintln!("{} {done}/{total}: {item}", self.what);
+        }
+    }
+
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

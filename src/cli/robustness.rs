@@ -66,7 +66,7 @@ pub struct RobustnessArgs {
 }
 
 /// `0.1`, `0.05,0.1`, or `0:0.3:13` (13 evenly spaced values from 0 to 0.3).
-fn parse_eps(s: &str) -> anyhow::Result<Vec<f32>> {
+pub(crate) fn parse_eps(s: &str) -> anyhow::Result<Vec<f32>> {
     let bad = || anyhow::anyhow!("--eps: '{s}' is not a number, a comma list or LO:HI:COUNT");
     let parts: Vec<&str> = s.split(':').collect();
     let values = match parts[..] {

@@ -14,13 +14,13 @@ pub enum StepAxis {
 }
 
 impl StepAxis {
-    fn x(self, step: u64) -> f64 {
+    pub fn x(self, step: u64) -> f64 {
         match self {
             StepAxis::Linear => step as f64,
             StepAxis::LogPlusOne => step as f64 + 1.0,
         }
     }
-    fn axis(self) -> Axis {
+    pub fn axis(self) -> Axis {
         match self {
             StepAxis::Linear => Axis::linear("training step"),
             StepAxis::LogPlusOne => Axis::log("training step + 1"),
@@ -39,7 +39,7 @@ fn mean_finite(v: &[f64]) -> f64 {
 
 /// The three alignment measures of a checkpoint: weight (all layers l >= 2 together),
 /// update and error signal (each the mean over hidden layers), in degrees.
-fn measures(c: &crate::analysis::align::ModelAlignment) -> [f64; 3] {
+pub(crate) fn measures(c: &crate::analysis::align::ModelAlignment) -> [f64; 3] {
     let hidden = c.update_alignment_deg.len().saturating_sub(1);
     [
         c.weight_alignment_overall_deg.unwrap_or(f64::NAN),

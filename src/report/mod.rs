@@ -11,6 +11,7 @@
 pub mod align;
 pub mod series;
 pub mod spectrum;
+pub mod sweep;
 
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -219,6 +220,35 @@ fn href(rel: &Path) -> String {
     html_escape(&parts.join("/"))
 }
 
+/// Markdown tables at the top of the report folder (`*.md`), shown as text and linked
+/// with the CSV of the same name when it exists.
+fn tables_html(dir: &Path) -> String {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str().map(str::to_string))
+        .filter(|n| n.ends_with(".md") && !n.starts_with('.'))
+        .collect();
+    names.sort();
+    let mut h = String::new();
+    for name in names {
+        let Ok(text) = fs::read_to_string(dir.join(&name)) else { continue };
+        let csv = name.trim_end_matches(".md").to_string() + ".csv";
+        let _ = write!(
+            h,
+            "<h2>{}</h2>\n<pre>{}</pre>\n<p class=\"files\"><a href=\"{}\">Markdown</a>",
+            html_escape(&name),
+            html_escape(&text),
+            href(Path::new(&name))
+        );
+        if dir.join(&csv).is_file() {
+            let _ = write!(h, "<a href=\"{}\">CSV</a>", href(Path::new(&csv)));
+        }
+        h.push_str("</p>\n");
+    }
+    h
+}
+
 const CSS: &str = "body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;max-width:1180px;margin:2em auto;padding:0 1.2em;color:#1a1a1a;line-height:1.45;background:#fff}\
 h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em;color:#333}\
 .meta{color:#666;font-size:.9em}\
@@ -245,6 +275,7 @@ fn index_html(dir: &Path, title: &str, figures: &[FoundFigure]) -> String {
     if figures.is_empty() {
         h.push_str("<p>No figures found.</p>\n");
     }
+    h.push_str(&tables_html(dir));
     let mut group: Option<PathBuf> = None;
     for f in figures {
         let folder = f.rel_json.parent().map(Path::to_path_buf).unwrap_or_default();
