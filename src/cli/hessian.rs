@@ -4,6 +4,7 @@
 use super::analysis_runs::{command_line, load_runs, write_figures};
 use anyhow::Context;
 use clap::Args;
+use diag::analysis::align::model_alignment;
 use diag::analysis::batch::EvalBatch;
 use diag::analysis::hessian::{
     hutchinson_trace, lanczos_eigenvalues, power_iteration, spectral_density, HutchinsonParams, LanczosParams,
@@ -54,6 +55,7 @@ pub fn run(args: HessianArgs) -> anyhow::Result<()> {
     let runs = load_runs(&args.runs)?;
     let mut rows = Vec::new();
     let mut sharpness: Vec<RunSeries> = Vec::new();
+    let mut sharpness_by_angle: Vec<RunSeries> = Vec::new();
     let mut densities: Vec<(String, diag::plot::Color, Vec<f64>, Vec<f64>)> = Vec::new();
     for r in &runs {
         let split = if args.split == "train" { &r.train } else { &r.data.test };
@@ -64,6 +66,8 @@ pub fn run(args: HessianArgs) -> anyhow::Result<()> {
         // `all` (or more than the split holds) takes every sample, in file order
         let eval = EvalBatch::from_dataset(split, samples, args.seed);
         let mut series = RunSeries { run: r.label.clone(), xs: Vec::new(), ys: Vec::new() };
+        // (weight alignment angle, top eigenvalue) per checkpoint, in step order
+        let mut by_angle = RunSeries { run: r.label.clone(), xs: Vec::new(), ys: Vec::new() };
         for (step, path) in resolve_checkpoint(&r.dir, args.ckpt)? {
             let model = load_checkpoint(&path, Some(r.info.activation))?.model;
             eval.check_fits(&path, &model.mlp)?;
@@ -109,6 +113,11 @@ pub fn run(args: HessianArgs) -> anyhow::Result<()> {
             }
             series.xs.push(step as f64 + 1.0);
             series.ys.push(top.eigenvalue);
+            let angle = model_alignment(&model, step, &eval).weight_alignment_overall_deg;
+            if let Some(angle) = angle {
+                by_angle.xs.push(angle);
+                by_angle.ys.push(top.eigenvalue);
+            }
             if let Some(d) = &density {
                 densities.push((
                     format!("{} step {step}", r.label.label),
@@ -123,6 +132,9 @@ pub fn run(args: HessianArgs) -> anyhow::Result<()> {
             );
         }
         sharpness.push(series);
+        if !by_angle.xs.is_empty() {
+            sharpness_by_angle.push(by_angle);
+        }
     }
     if args.json {
         println!("{}", serde_json::to_string(&rows)?);
@@ -138,6 +150,30 @@ pub fn run(args: HessianArgs) -> anyhow::Result<()> {
                     .y(Axis::log("top Hessian eigenvalue"))
                     .layers(grouped_lines(&sharpness).into_iter().map(|l| l.with_markers())),
             )];
+        if !sharpness_by_angle.is_empty() {
+            // one trajectory per run (checkpoints in step order), not averaged: angles differ between seeds
+            let layers = sharpness_by_angle.iter().enumerate().map(|(k, s)| {
+                let first = sharpness_by_angle[..k].iter().all(|o| o.run.label != s.run.label);
+                Layer::line(
+                    if first { s.run.label.clone() } else { String::new() },
+                    s.run.color,
+                    s.xs.clone(),
+                    s.ys.clone(),
+                )
+                .with_markers()
+            });
+            figs.push(
+                Figure::new("hessian_sharpness_vs_alignment")
+                    .caption("Top eigenvalue of the Hessian of the true training loss against the weight alignment angle between W_l^T and B_l (all layers l >= 2 together) at the same checkpoint; one trajectory per run through its evaluated checkpoints (bp sits at 0 degrees). Negative top eigenvalues are not drawn on the log axis.")
+                    .command(&command)
+                    .panel(
+                        Panel::new("sharpness against alignment")
+                            .x(Axis::linear("weight alignment angle (deg)").range(0.0, 90.0))
+                            .y(Axis::log("top Hessian eigenvalue"))
+                            .layers(layers),
+                    ),
+            );
+        }
         if !densities.is_empty() {
             let layers = densities.into_iter().map(|(label, color, grid, density)| {
                 // below 1e-10 the broadened tails are numerical dust: not drawn
