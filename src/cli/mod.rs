@@ -6,11 +6,13 @@ mod bench;
 mod eval;
 mod hessian;
 mod landscape;
+mod paper;
 mod progress;
 mod report;
 mod robustness;
 mod spectrum;
 mod summary;
+mod sweep;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +32,10 @@ pub struct Cli {
 enum Command {
     /// Train an MLP with a learning rule, writing checkpoints to a run directory.
     Train(Box<train::TrainArgs>),
+    /// Run a grid of training runs (rules x angles x depths x seeds), resumable, or emit it for a cluster.
+    Sweep(Box<sweep::SweepArgs>),
+    /// The paper's figure set in one command: a preset sweep, then its report (--quick: minutes, on the fixture).
+    Paper(paper::PaperArgs),
     /// Loss and accuracy of a checkpoint.
     Eval(eval::EvalArgs),
     /// Weight, update and error-signal alignment over every checkpoint.
@@ -53,6 +59,8 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train(args) => train::run(*args),
+        Command::Sweep(args) => sweep::run(*args),
+        Command::Paper(args) => paper::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Align(args) => align::run(args),
         Command::Spectrum(args) => spectrum::run(args),

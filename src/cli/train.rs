@@ -13,12 +13,6 @@ pub struct TrainArgs {
     /// Run directory to create (or continue, with --resume).
     #[arg(long)]
     out: PathBuf,
-    /// Data: fixture (embedded Fashion-MNIST subset), fashion-mnist, idx:DIR, cifar10:DIR. [default: fixture]
-    #[arg(long)]
-    data: Option<String>,
-    /// Train on the first N training samples only.
-    #[arg(long)]
-    subset: Option<usize>,
     /// Learning rule: bp, fa, ifa, dfa, sign, kp. [default: bp]
     #[arg(long)]
     rule: Option<Rule>,
@@ -31,12 +25,41 @@ pub struct TrainArgs {
     /// Hidden widths, comma-separated. [default: 512,512,512,512]
     #[arg(long)]
     hidden: Option<super::Widths>,
-    /// Hidden activation: relu, tanh, linear. [default: relu]
-    #[arg(long)]
-    activation: Option<Activation>,
     /// Seed for initialisation, feedback and shuffling. [default: 0]
     #[arg(long)]
     seed: Option<u64>,
+    #[command(flatten)]
+    config: ConfigFlags,
+    /// Continue the run in --out from its last checkpoint (its configuration comes from run.json).
+    #[arg(long)]
+    resume: bool,
+    /// Replace an existing run directory.
+    #[arg(long, conflicts_with = "resume")]
+    force: bool,
+    /// No progress output (the one-line summary is still printed).
+    #[arg(long, short)]
+    quiet: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Stop after this step is checkpointed (status "interrupted"); for testing --resume.
+    #[arg(long, hide = true)]
+    stop_after: Option<u64>,
+}
+
+/// The training flags shared by `diag train` and `diag sweep` (everything but the run
+/// directory, rule, alignment, widths and seed, which a sweep takes from its grid).
+#[derive(Args, Debug)]
+pub struct ConfigFlags {
+    /// Data: fixture (embedded Fashion-MNIST subset), fashion-mnist, idx:DIR, cifar10:DIR. [default: fixture]
+    #[arg(long)]
+    data: Option<String>,
+    /// Train on the first N training samples only.
+    #[arg(long)]
+    subset: Option<usize>,
+    /// Hidden activation: relu, tanh, linear. [default: relu]
+    #[arg(long)]
+    activation: Option<Activation>,
     /// Optimiser: sgd (PyTorch momentum convention) or adam. [default: sgd]
     #[arg(long, value_parser = ["sgd", "adam"])]
     optimizer: Option<String>,
@@ -70,52 +93,68 @@ pub struct TrainArgs {
     /// Also count a batch mean loss above this many nats as divergence (NaN/Inf always is). [default: off]
     #[arg(long)]
     divergence_loss: Option<f64>,
-    /// Continue the run in --out from its last checkpoint (its configuration comes from run.json).
-    #[arg(long)]
-    resume: bool,
-    /// Replace an existing run directory.
-    #[arg(long, conflicts_with = "resume")]
-    force: bool,
-    /// No progress output (the one-line summary is still printed).
-    #[arg(long, short)]
-    quiet: bool,
-    /// Print the summary as JSON.
-    #[arg(long)]
-    json: bool,
-    /// Stop after this step is checkpointed (status "interrupted"); for testing --resume.
-    #[arg(long, hide = true)]
-    stop_after: Option<u64>,
+}
+
+impl ConfigFlags {
+    /// `(flag, value)` of every flag that was given, in a fixed order.
+    fn given(&self) -> Vec<(&'static str, String)> {
+        fn opt<T: ToString>(flag: &'static str, v: &Option<T>) -> Option<(&'static str, String)> {
+            v.as_ref().map(|v| (flag, v.to_string()))
+        }
+        [
+            opt("--data", &self.data),
+            opt("--subset", &self.subset),
+            opt("--activation", &self.activation),
+            opt("--optimizer", &self.optimizer),
+            opt("--lr", &self.lr),
+            opt("--momentum", &self.momentum),
+            opt("--weight-decay", &self.weight_decay),
+            opt("--schedule", &self.schedule),
+            opt("--batch", &self.batch),
+            opt("--epochs", &self.epochs),
+            opt("--ckpt-every", &self.ckpt_every),
+            opt("--log-every", &self.log_every),
+            opt("--chunks", &self.chunks),
+            opt("--divergence-loss", &self.divergence_loss),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// The given flags as `diag train` arguments (`--flag value`, or `--flag=value` when the
+    /// value starts with `-`), which parse back to the same values.
+    pub fn to_argv(&self) -> Vec<String> {
+        let mut argv = Vec::new();
+        for (flag, value) in self.given() {
+            if value.starts_with('-') {
+                argv.push(format!("{flag}={value}"));
+            } else {
+                argv.extend([flag.to_string(), value]);
+            }
+        }
+        argv
+    }
 }
 
 impl TrainArgs {
     /// Names of configuration flags that were given (they conflict with --resume).
     fn given_config_flags(&self) -> Vec<&'static str> {
-        let flags = [
-            ("--data", self.data.is_some()),
-            ("--subset", self.subset.is_some()),
+        let grid_flags = [
             ("--rule", self.rule.is_some()),
             ("--align", self.align.is_some()),
             ("--align-angle", self.align_angle.is_some()),
             ("--hidden", self.hidden.is_some()),
-            ("--activation", self.activation.is_some()),
             ("--seed", self.seed.is_some()),
-            ("--optimizer", self.optimizer.is_some()),
-            ("--lr", self.lr.is_some()),
-            ("--momentum", self.momentum.is_some()),
-            ("--weight-decay", self.weight_decay.is_some()),
-            ("--schedule", self.schedule.is_some()),
-            ("--batch", self.batch.is_some()),
-            ("--epochs", self.epochs.is_some()),
-            ("--ckpt-every", self.ckpt_every.is_some()),
-            ("--log-every", self.log_every.is_some()),
-            ("--chunks", self.chunks.is_some()),
-            ("--divergence-loss", self.divergence_loss.is_some()),
         ];
-        flags.into_iter().filter(|(_, given)| *given).map(|(name, _)| name).collect()
+        let mut given: Vec<&'static str> = grid_flags.into_iter().filter(|(_, g)| *g).map(|(name, _)| name).collect();
+        given.extend(self.config.given().into_iter().map(|(name, _)| name));
+        given
     }
 
     /// Resolves defaults and checks every value; errors name the flag.
     fn config(&self) -> anyhow::Result<TrainConfig> {
+        let c = &self.config;
         let rule = self.rule.unwrap_or(Rule::Bp);
         let alpha = match (self.align, self.align_angle) {
             (Some(a), _) => Some(a),
@@ -127,33 +166,33 @@ impl TrainArgs {
             }
             (None, None) => None,
         };
-        let adam = self.optimizer.as_deref() == Some("adam");
-        if adam && self.momentum.is_some() {
+        let adam = c.optimizer.as_deref() == Some("adam");
+        if adam && c.momentum.is_some() {
             bail!("--momentum: applies to sgd only (optimizer is adam)");
         }
         let optimizer = if adam {
             OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 }
         } else {
-            OptimizerKind::Sgd { momentum: self.momentum.unwrap_or(0.9) }
+            OptimizerKind::Sgd { momentum: c.momentum.unwrap_or(0.9) }
         };
         let cfg = TrainConfig {
-            data: self.data.clone().unwrap_or_else(|| "fixture".into()),
-            subset: self.subset,
+            data: c.data.clone().unwrap_or_else(|| "fixture".into()),
+            subset: c.subset,
             rule,
             alpha,
             hidden: self.hidden.clone().map_or_else(|| vec![512; 4], |w| w.0),
-            activation: self.activation.unwrap_or(Activation::Relu),
+            activation: c.activation.unwrap_or(Activation::Relu),
             seed: self.seed.unwrap_or(0),
             optimizer,
-            lr: self.lr.unwrap_or(if adam { 0.001 } else { 0.005 }),
-            weight_decay: self.weight_decay.unwrap_or(0.0),
-            schedule: self.schedule.unwrap_or(LrSchedule::Constant),
-            batch: self.batch.unwrap_or(128),
-            epochs: self.epochs.unwrap_or(10),
-            ckpt_every: self.ckpt_every.unwrap_or(CkptSchedule::Epochs(1)),
-            log_every: self.log_every.unwrap_or(50),
-            chunks: self.chunks.unwrap_or(2),
-            divergence_loss: self.divergence_loss,
+            lr: c.lr.unwrap_or(if adam { 0.001 } else { 0.005 }),
+            weight_decay: c.weight_decay.unwrap_or(0.0),
+            schedule: c.schedule.unwrap_or(LrSchedule::Constant),
+            batch: c.batch.unwrap_or(128),
+            epochs: c.epochs.unwrap_or(10),
+            ckpt_every: c.ckpt_every.unwrap_or(CkptSchedule::Epochs(1)),
+            log_every: c.log_every.unwrap_or(50),
+            chunks: c.chunks.unwrap_or(2),
+            divergence_loss: c.divergence_loss,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -234,4 +273,22 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `diag train` alone, for parsing an argument vector built by `diag sweep`.
+#[derive(clap::Parser, Debug)]
+#[command(name = "diag train")]
+struct TrainCommand {
+    #[command(flatten)]
+    args: TrainArgs,
+}
+
+/// Parses `train ...` arguments (as `diag train` would) and resolves them into a
+/// validated configuration; errors name the flag.
+pub fn parse_config(argv: &[String]) -> anyhow::Result<TrainConfig> {
+    use clap::Parser;
+    let rest = argv.strip_prefix(&["train".to_string()]).unwrap_or(argv);
+    let parsed = TrainCommand::try_parse_from(std::iter::once("diag train").chain(rest.iter().map(String::as_str)))
+        .map_err(|e| anyhow::anyhow!("{}", e.to_string().lines().next().unwrap_or("bad training flags")))?;
+    parsed.args.config()
 }

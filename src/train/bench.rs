@@ -4,7 +4,7 @@
 //! error propagation, weight gradients; each core on its half of the batch), so the
 //! reported ratio says how close the whole step comes to pure GEMM time on this machine.
 
-use super::{epoch_permutation, state::LoopState, BatchEngine, OptimizerKind};
+use super::{epoch_permutation, state::LoopState, BatchEngine, OptimizerKind, TrainConfig};
 use crate::data::DataSplits;
 use crate::error::Result;
 use crate::linalg::{gemm, view, view_mut};
@@ -150,4 +150,52 @@ fn gemm_reference(mlp: &Mlp, batch: usize, chunks: usize) -> f64 {
     let start = Instant::now();
     run_steps(reps);
     (reps * batch) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The cost of a configuration's training steps and test evaluation, measured on a few
+/// real steps of a freshly initialised model in the current thread pool (for planning
+/// sweeps; nothing is written).
+#[derive(Clone, Debug, Serialize)]
+pub struct StepCost {
+    pub seconds_per_step: f64,
+    /// Evaluation time per test sample (forward pass and loss).
+    pub seconds_per_test_sample: f64,
+    /// Timed steps (after one warm-up step).
+    pub steps_timed: usize,
+}
+
+/// Times steps of `cfg` on `data` until about `budget_s` seconds have passed (at least 3,
+/// at most 50 steps, after one untimed warm-up step), and evaluation of up to 1,000 test samples.
+pub fn step_cost(cfg: &TrainConfig, data: &DataSplits, budget_s: f64) -> Result<StepCost> {
+    cfg.validate()?;
+    let train_set = super::training_split(cfg, data)?;
+    let mlp = super::architecture(cfg, data);
+    let model = init_model(&mlp, cfg.rule, cfg.alpha.unwrap_or(0.0), cfg.seed);
+    let mut st = LoopState::fresh(model, cfg.optimizer);
+    let mut engine = BatchEngine::new(&st.model, cfg.batch, cfg.chunks);
+    let mut x = vec![0f32; mlp.input_dim() * cfg.batch];
+    let mut y = vec![0u8; cfg.batch];
+    let perm = epoch_permutation(train_set.len(), cfg.seed, 0);
+    let batches: Vec<&[usize]> = perm.chunks(cfg.batch).collect();
+    let mut start = Instant::now();
+    let mut steps_timed = 0;
+    for k in 0.. {
+        if k == 1 {
+            start = Instant::now();
+        }
+        let idx = batches[k % batches.len()];
+        let m = idx.len();
+        train_set.fill_batch(idx, &mut x[..mlp.input_dim() * m], &mut y[..m]);
+        engine.step(&mut st.model, &mut st.optimizer, &mut st.feedback_optimizers, &x, &y, m, cfg.lr, cfg.weight_decay);
+        steps_timed = k;
+        if k >= 50 || (k >= 3 && start.elapsed().as_secs_f64() >= budget_s) {
+            break;
+        }
+    }
+    let seconds_per_step = start.elapsed().as_secs_f64() / steps_timed as f64;
+    let probe = data.test.head(data.test.len().min(1000));
+    let start = Instant::now();
+    super::evaluate_dataset(&st.model, &probe);
+    let seconds_per_test_sample = start.elapsed().as_secs_f64() / probe.len().max(1) as f64;
+    Ok(StepCost { seconds_per_step, seconds_per_test_sample, steps_timed })
 }

@@ -40,6 +40,15 @@ impl FromStr for LrSchedule {
     }
 }
 
+impl fmt::Display for LrSchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LrSchedule::Constant => "constant",
+            LrSchedule::Cosine => "cosine",
+        })
+    }
+}
+
 /// When to write checkpoints. Step 0 (the initialisation) and the final step are always saved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "every", content = "n", rename_all = "lowercase")]

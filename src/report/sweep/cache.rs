@@ -48,6 +48,9 @@ struct Entry<T> {
     kind: String,
     settings: serde_json::Value,
     inputs: Vec<Input>,
+    /// Wall time of the computation.
+    #[serde(default)]
+    seconds: f64,
     /// The result, or the message of the error the analysis ended with (also a result:
     /// a diverged checkpoint has no curvature, and asking again will not give one).
     result: std::result::Result<T, String>,
@@ -114,8 +117,10 @@ impl RunCache {
                 }
             }
         }
+        let start = std::time::Instant::now();
         let result = compute().map_err(|e| e.to_string());
-        let entry = Entry { key, kind: kind.to_string(), settings, inputs: inputs.to_vec(), result };
+        let seconds = start.elapsed().as_secs_f64();
+        let entry = Entry { key, kind: kind.to_string(), settings, inputs: inputs.to_vec(), seconds, result };
         std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         crate::io::write_json_atomic(&path, &entry).map_err(|e| Error::io(&path, e))?;
         Ok((entry.result, Source::Computed))
