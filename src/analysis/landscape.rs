@@ -34,17 +34,24 @@ pub struct GridSpec {
 }
 
 impl GridSpec {
-    /// The grid values; `start` and `end` are hit exactly, and so is `0` when it is the
-    /// midpoint of a symmetric grid with an odd number of points.
+    /// The grid values; `start` and `end` are hit exactly, and so is `0` whenever it is a
+    /// grid point (a value within round-off of zero is snapped to it, so the checkpoint
+    /// itself is always evaluated when the grid passes through it).
     pub fn values(&self) -> Vec<f64> {
         if self.points == 1 {
             return vec![self.start];
         }
         let last = (self.points - 1) as f64;
+        let tiny = 1e-9 * (self.end - self.start).abs();
         (0..self.points)
             .map(|i| {
                 let f = i as f64 / last;
-                self.start * (1.0 - f) + self.end * f
+                let v = self.start * (1.0 - f) + self.end * f;
+                if v.abs() <= tiny {
+                    0.0
+                } else {
+                    v
+                }
             })
             .collect()
     }
@@ -245,6 +252,10 @@ mod tests {
         assert_eq!((values[0], values[25], values[50]), (-1.0, 0.0, 1.0));
         assert_eq!(grid.to_string(), "-1:1:51");
         assert_eq!("0.5:0.5:1".parse::<GridSpec>().unwrap().values(), vec![0.5]);
+        // an asymmetric grid through zero hits it exactly too
+        let skew: GridSpec = "-0.25:1.25:31".parse().unwrap();
+        assert_eq!(skew.values()[5], 0.0);
+        assert_eq!(skew.values()[30], 1.25);
         for bad in ["1:2", "a:1:3", "1:-1:5", "-1:1:0", "-1:1:x", "-1:inf:3"] {
             assert!(bad.parse::<GridSpec>().is_err(), "{bad}");
         }
