@@ -18,7 +18,8 @@ mod run;
 mod tensors;
 
 pub use run::{
-    list_checkpoints, read_metrics, resolve_checkpoint, CkptSelector, DataInfo, Divergence, RunDir, RunInfo, RunStatus,
+    list_checkpoints, read_metrics, resolve_checkpoint, CkptSelector, DataInfo, Divergence, RunData, RunDir, RunInfo,
+    RunStatus,
 };
 pub use tensors::{load_checkpoint, save_checkpoint, Checkpoint, CheckpointMeta, TensorMap};
 pub use tensors::{read_tensors, serialize_tensors};

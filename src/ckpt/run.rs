@@ -1,12 +1,16 @@
 //! `run.json`, `metrics.jsonl` and the listing of checkpoints in a run directory.
 
 use super::CkptError;
+use crate::data::DataSplits;
+use crate::error::Error;
 use crate::net::{Activation, Rule};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Where a run stands. A run that is not `completed` is never mistaken for a finished one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,6 +220,42 @@ pub fn resolve_checkpoint(run: &RunDir, which: CkptSelector) -> Result<Vec<(u64,
         return Err(CkptError::invalid(&run.path, what));
     }
     Ok(picked)
+}
+
+/// The data sets runs were trained on, each loaded once however many runs share it, and
+/// checked against the fingerprint a run recorded (a `--subset` run records the subset's
+/// sizes, not a fingerprint of what it used, so it is not checked).
+#[derive(Default)]
+pub struct RunData {
+    loaded: HashMap<String, Arc<DataSplits>>,
+}
+
+impl RunData {
+    /// Both splits of the data `info` (read from the run directory `run`) was trained on.
+    pub fn of(&mut self, run: &Path, info: &RunInfo) -> crate::error::Result<Arc<DataSplits>> {
+        let data = match self.loaded.get(&info.data.spec) {
+            Some(d) => d.clone(),
+            None => {
+                let spec = info.data.spec.parse().map_err(Error::Data)?;
+                let d = Arc::new(crate::data::load(&spec)?);
+                self.loaded.insert(info.data.spec.clone(), d.clone());
+                d
+            }
+        };
+        if data.fingerprint != info.data.fingerprint && info.data.subset.is_none() {
+            return Err(Error::config(
+                "--data",
+                format!(
+                    "{}: data {} now has fingerprint {} but the run was trained on {}",
+                    run.display(),
+                    info.data.spec,
+                    data.fingerprint,
+                    info.data.fingerprint
+                ),
+            ));
+        }
+        Ok(data)
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,8 @@
 //! What the analysis commands share: loading runs with their own data, and writing figures.
 
-use diag::ckpt::{RunDir, RunInfo};
+use diag::ckpt::{RunData, RunDir, RunInfo};
 use diag::data::{DataSplits, Dataset};
 use diag::report::series::RunLabel;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -22,28 +21,12 @@ pub struct LoadedRun {
 
 /// Loads every run and its data (each distinct data set once); checks fingerprints.
 pub fn load_runs(paths: &[PathBuf]) -> anyhow::Result<Vec<LoadedRun>> {
-    let mut cache: HashMap<String, Arc<DataSplits>> = HashMap::new();
+    let mut loaded = RunData::default();
     let mut out = Vec::with_capacity(paths.len());
     for path in paths {
         let dir = RunDir::new(path);
         let info = dir.info()?;
-        let data = match cache.get(&info.data.spec) {
-            Some(d) => d.clone(),
-            None => {
-                let d = Arc::new(super::load_data(&info.data.spec)?);
-                cache.insert(info.data.spec.clone(), d.clone());
-                d
-            }
-        };
-        if data.fingerprint != info.data.fingerprint && info.data.subset.is_none() {
-            anyhow::bail!(
-                "{}: data {} now has fingerprint {} but the run was trained on {}",
-                path.display(),
-                info.data.spec,
-                data.fingerprint,
-                info.data.fingerprint
-            );
-        }
+        let data = loaded.of(path, &info)?;
         let train = data.train.head(info.data.train_samples);
         let slug = path
             .file_name()

@@ -111,6 +111,13 @@ impl CountProgress {
         }
     }
 
+    /// Keeps `line` above the bar on a terminal (plain output prints every item anyway).
+    pub fn keep(&self, line: &str) {
+        if let Some(bar) = &self.bar {
+            bar.println(line);
+        }
+    }
+
     pub fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();

@@ -70,7 +70,7 @@ impl ReportArgs {
 
 /// A folder holding run directories, directly or under `runs/`.
 fn is_sweep(dir: &Path) -> bool {
-    dir.join("sweep.json").is_file() || run_dirs(dir).is_ok_and(|d| !d.is_empty())
+    dir.join(diag::sweep::MANIFEST_FILE).is_file() || run_dirs(dir).is_ok_and(|d| !d.is_empty())
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
 //! `diag sweep`: flags → a validated [`SweepGrid`] → child `diag train` runs, a plan with an
 //! estimated time, or command lines / a Slurm job array for a cluster.
 
+use super::progress::CountProgress;
 use anyhow::{bail, Context};
 use clap::Args;
 use diag::ckpt::{list_checkpoints, RunDir};
@@ -121,8 +122,18 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
     }
 
     let exe = std::env::current_exe().context("cannot locate the diag binary")?;
-    let opts = SweepOptions { jobs: args.jobs, exe, quiet: args.quiet };
-    let outcomes = sweep::run_sweep(&args.out, &grid, &opts)?;
+    let opts = SweepOptions { jobs: args.jobs, exe };
+    let mut progress = CountProgress::new(args.quiet, "sweep");
+    let outcomes = sweep::run_sweep(&args.out, &grid, &opts, |done, total, outcome| {
+        let mut what = format!("{}: {} in {:.1} s", outcome.point.name, outcome.state, outcome.seconds);
+        if outcome.state != PointState::Completed {
+            what += &format!(" (log: {})", outcome.log.display());
+            progress.keep(&what);
+        }
+        progress.set(done, total, &what);
+    });
+    progress.finish();
+    let outcomes = outcomes?;
     let count = |state: PointState| outcomes.iter().filter(|o| o.state == state).count();
     let ran = outcomes.iter().filter(|o| o.action != sweep::PointAction::Skipped).count();
     if args.json {

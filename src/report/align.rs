@@ -28,7 +28,8 @@ impl StepAxis {
     }
 }
 
-fn mean_finite(v: &[f64]) -> f64 {
+/// Mean of the finite values (NaN if there are none).
+pub(crate) fn mean_finite(v: &[f64]) -> f64 {
     let finite: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
     if finite.is_empty() {
         f64::NAN

@@ -17,10 +17,9 @@
 use crate::ckpt::{CkptError, RunDir, RunStatus};
 use crate::error::{Error, Result};
 use crate::net::Rule;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -288,8 +287,6 @@ pub struct SweepOptions {
     pub jobs: usize,
     /// The `diag` binary to launch (the CLI passes `std::env::current_exe()`).
     pub exe: PathBuf,
-    /// No progress output.
-    pub quiet: bool,
 }
 
 /// What [`run_sweep`] did with a point.
@@ -334,8 +331,15 @@ pub fn threads_per_job(jobs: usize) -> usize {
 /// ones with `--resume`, at most `opts.jobs` at once, each as a child `exe train ...` (the
 /// arguments of [`point_argv`]) with stdout and stderr in `<sweep>/logs/<name>.log`.
 /// Writes `sweep.json` first and `sweep-status.json` after every finished point; a failed
-/// or diverged point never stops the others. Returns every point's outcome, in grid order.
-pub fn run_sweep(sweep_dir: &Path, grid: &SweepGrid, opts: &SweepOptions) -> Result<Vec<PointOutcome>> {
+/// or diverged point never stops the others. `point_done(done, total, outcome)` is called
+/// as each point run now finishes (`total` counts those points). Returns every point's
+/// outcome, in grid order.
+pub fn run_sweep(
+    sweep_dir: &Path,
+    grid: &SweepGrid,
+    opts: &SweepOptions,
+    mut point_done: impl FnMut(usize, usize, &PointOutcome),
+) -> Result<Vec<PointOutcome>> {
     grid.validate()?;
     if opts.jobs == 0 {
         return Err(Error::config("--jobs", "must be positive"));
@@ -366,7 +370,7 @@ pub fn run_sweep(sweep_dir: &Path, grid: &SweepGrid, opts: &SweepOptions) -> Res
     write_status(sweep_dir, &outcomes)?;
 
     let threads = threads_per_job(opts.jobs);
-    let mut progress = SweepProgress::new(opts.quiet, todo.len());
+    let mut done = 0;
     let next = AtomicUsize::new(0);
     let (tx, rx) = std::sync::mpsc::channel();
     let mut status_error = None;
@@ -393,13 +397,13 @@ pub fn run_sweep(sweep_dir: &Path, grid: &SweepGrid, opts: &SweepOptions) -> Res
             };
             outcome.exit_code = exit_code;
             outcome.seconds = seconds;
-            progress.point_done(outcome);
+            done += 1;
+            point_done(done, todo.len(), outcome);
             if let Err(e) = write_status(sweep_dir, &outcomes) {
                 status_error.get_or_insert(e);
             }
         }
     });
-    progress.finish();
     match status_error {
         Some(e) => Err(e),
         None => Ok(outcomes),
@@ -525,54 +529,6 @@ impl SweepLock {
 impl Drop for SweepLock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// One bar over the points run now on a terminal; a line per finished point otherwise;
-/// nothing when quiet.
-struct SweepProgress {
-    bar: Option<ProgressBar>,
-    lines: bool,
-    done: usize,
-    total: usize,
-}
-
-impl SweepProgress {
-    fn new(quiet: bool, total: usize) -> SweepProgress {
-        let terminal = std::io::stderr().is_terminal();
-        let bar = (!quiet && terminal && total > 0).then(|| {
-            let bar = ProgressBar::new(total as u64);
-            bar.set_style(
-                ProgressStyle::with_template("sweep [{bar:30}] {pos}/{len} points {msg} ({elapsed} < {eta})")
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
-            bar
-        });
-        SweepProgress { bar, lines: !quiet && !terminal, done: 0, total }
-    }
-
-    fn point_done(&mut self, outcome: &PointOutcome) {
-        self.done += 1;
-        let line = format!(
-            "[{}/{}] {}: {} in {:.1} s",
-            self.done, self.total, outcome.point.name, outcome.state, outcome.seconds
-        );
-        if let Some(bar) = &self.bar {
-            if outcome.state != PointState::Completed {
-                bar.println(format!("{line} (log: {})", outcome.log.display()));
-            }
-            bar.set_message(format!("last: {} {}", outcome.point.name, outcome.state));
-            bar.inc(1);
-        } else if self.lines {
-            eprintln!("{line}");
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
     }
 }
 

@@ -117,16 +117,21 @@ fn single_core_gemm_gflops() -> f64 {
     rates[2]
 }
 
-/// Samples/s if a step were only its GEMMs, each chunk's on its own core.
-fn gemm_reference(mlp: &Mlp, batch: usize, chunks: usize) -> f64 {
-    let per = batch / chunks;
-    let max_d = *mlp.sizes().iter().max().expect("sizes");
-    let weights: Vec<Vec<f32>> = (0..mlp.num_layers())
+/// Small fixed weight matrices of `mlp`'s layer shapes, for timing products alone.
+pub(crate) fn synthetic_weights(mlp: &Mlp) -> Vec<Vec<f32>> {
+    (0..mlp.num_layers())
         .map(|i| {
             let (din, dout) = mlp.layer_dims(i);
             (0..din * dout).map(|k| ((k % 17) as f32 - 8.0) * 1e-3).collect()
         })
-        .collect();
+        .collect()
+}
+
+/// Samples/s if a step were only its GEMMs, each chunk's on its own core.
+fn gemm_reference(mlp: &Mlp, batch: usize, chunks: usize) -> f64 {
+    let per = batch / chunks;
+    let max_d = *mlp.sizes().iter().max().expect("sizes");
+    let weights = synthetic_weights(mlp);
     let run_steps = |reps: usize| {
         (0..chunks).into_par_iter().for_each(|_| {
             let mut a = vec![0.5f32; max_d * per];

@@ -196,12 +196,7 @@ fn gemm_only_seconds(mlp: &Mlp, forward: u64, backward: u64, batch: usize) -> f6
     let batches = |passes: u64| passes.div_ceil(batch as u64).div_ceil(threads);
     let (fwd_batches, bwd_batches) = (batches(forward), batches(backward));
     let max_d = *mlp.sizes().iter().max().expect("sizes");
-    let weights: Vec<Vec<f32>> = (0..mlp.num_layers())
-        .map(|i| {
-            let (din, dout) = mlp.layer_dims(i);
-            (0..din * dout).map(|k| ((k % 17) as f32 - 8.0) * 1e-3).collect()
-        })
-        .collect();
+    let weights = crate::train::bench::synthetic_weights(mlp);
     let start = Instant::now();
     (0..threads).into_par_iter().for_each(|_| {
         // Constant inputs (no chaining), so values never drift into denormals.

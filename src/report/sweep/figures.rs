@@ -5,7 +5,7 @@
 
 use super::{test_curve, SweepRun};
 use crate::plot::{Axis, Figure, Layer, Panel, Width};
-use crate::report::align::{measures, StepAxis};
+use crate::report::align::{mean_finite, measures, StepAxis};
 use crate::report::series::{grouped_lines, RunLabel, RunSeries};
 use crate::train::CkptSchedule;
 use std::collections::BTreeMap;
@@ -29,6 +29,23 @@ fn label_across_depths(run: &SweepRun) -> RunLabel {
     label
 }
 
+/// One series per (label group, seed) over the positions `xs` from `(label, seed, x, y)`
+/// points, NaN where a point is missing: runs that differ only in their seed then share
+/// their x positions and become one mean line with a band.
+fn per_seed_series(xs: &[f64], points: impl Iterator<Item = (RunLabel, u64, f64, f64)>) -> Vec<RunSeries> {
+    let mut by_seed: BTreeMap<(String, u64), RunSeries> = BTreeMap::new();
+    for (run, seed, x, y) in points {
+        let series = by_seed.entry((run.group.clone(), seed)).or_insert_with(|| RunSeries {
+            run,
+            xs: xs.to_vec(),
+            ys: vec![f64::NAN; xs.len()],
+        });
+        let k = xs.iter().position(|&p| (p - x).abs() < 1e-9).expect("x position listed");
+        series.ys[k] = y;
+    }
+    by_seed.into_values().collect()
+}
+
 /// Final test accuracy in percent, `None` for a diverged run.
 pub fn final_accuracy(run: &SweepRun) -> Option<f64> {
     if run.info.status == crate::ckpt::RunStatus::Diverged {
@@ -49,16 +66,9 @@ fn width_of(runs: &[SweepRun], depth: usize) -> usize {
 pub fn accuracy_vs_depth(runs: &[SweepRun], command: &str) -> Figure {
     let depths = depths(runs);
     let xs: Vec<f64> = depths.iter().map(|&d| d as f64).collect();
-    // one series per (configuration without depth, seed), NaN where the point is missing or diverged
-    let mut by_seed: BTreeMap<(String, u64), (RunLabel, Vec<f64>)> = BTreeMap::new();
-    for r in runs {
-        let label = label_across_depths(r);
-        let entry =
-            by_seed.entry((label.group.clone(), r.info.seed)).or_insert_with(|| (label, vec![f64::NAN; depths.len()]));
-        let k = depths.iter().position(|&d| d == r.depth).expect("depth listed");
-        entry.1[k] = final_accuracy(r).unwrap_or(f64::NAN);
-    }
-    let series: Vec<RunSeries> = by_seed.into_values().map(|(run, ys)| RunSeries { run, xs: xs.clone(), ys }).collect();
+    let accuracy = |r: &SweepRun| final_accuracy(r).unwrap_or(f64::NAN);
+    let series =
+        per_seed_series(&xs, runs.iter().map(|r| (label_across_depths(r), r.info.seed, r.depth as f64, accuracy(r))));
     Figure::new("fig1_accuracy_vs_depth")
         .caption(
             "Final test accuracy against network depth (hidden layers of equal width), per learning rule and initial \
@@ -227,45 +237,29 @@ pub fn spectra(runs: &[SweepRun], command: &str) -> Figure {
     fig
 }
 
-/// Mean of the finite values.
-fn mean(v: &[f64]) -> f64 {
-    let f: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    if f.is_empty() {
-        f64::NAN
-    } else {
-        f.iter().sum::<f64>() / f.len() as f64
-    }
-}
-
 /// One panel of a quantity against the initial angle of `ifa` runs (mean and band over
 /// seeds), with the other rules as dashed reference lines at their mean.
 fn against_angle(runs: &[SweepRun], depth: usize, title: String, y: Axis, value: impl Fn(&SweepRun) -> f64) -> Panel {
     let mut angles: Vec<f64> = at_depth(runs, depth).filter_map(|r| r.info.align_angle_deg).collect();
     angles.sort_by(f64::total_cmp);
     angles.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
-    let mut ifa: BTreeMap<u64, (RunLabel, Vec<f64>)> = BTreeMap::new();
+    let mut ifa = Vec::new();
     let mut others: BTreeMap<(u8, String), (RunLabel, Vec<f64>)> = BTreeMap::new();
     for r in at_depth(runs, depth) {
-        let v = value(r);
+        let mut label = RunLabel::of(&r.info);
         match r.info.align_angle_deg {
             Some(a) => {
-                let mut label = RunLabel::of(&r.info);
                 label.label = "ifa".into();
                 label.color = crate::plot::rule_color("ifa", Some(45.0));
                 label.group = "ifa".into();
-                let entry = ifa.entry(r.info.seed).or_insert_with(|| (label, vec![f64::NAN; angles.len()]));
-                let k = angles.iter().position(|&x| (x - a).abs() < 1e-9).expect("angle listed");
-                entry.1[k] = v;
+                ifa.push((label, r.info.seed, a, value(r)));
             }
-            None => {
-                let label = RunLabel::of(&r.info);
-                others.entry((label.order.0, label.label.clone())).or_insert_with(|| (label, Vec::new())).1.push(v)
-            }
+            None => others.entry((label.order.0, label.label.clone())).or_insert((label, Vec::new())).1.push(value(r)),
         }
     }
-    let series: Vec<RunSeries> = ifa.into_values().map(|(run, ys)| RunSeries { run, xs: angles.clone(), ys }).collect();
+    let series = per_seed_series(&angles, ifa.into_iter());
     let refs = others.into_values().filter_map(|(label, vs)| {
-        let m = mean(&vs);
+        let m = mean_finite(&vs);
         m.is_finite().then(|| Layer::hline(m, label.color).labelled(format!("{} (mean)", label.label)))
     });
     let x = match (angles.first(), angles.last()) {

@@ -15,15 +15,14 @@ use crate::analysis::attack::{evaluate_robustness, AttackSettings, GradientSourc
 use crate::analysis::batch::EvalBatch;
 use crate::analysis::hessian::{hutchinson_trace, power_iteration, HutchinsonParams, PowerParams, TopEigenvalue};
 use crate::analysis::spectrum::spectrum_checkpoints;
-use crate::ckpt::{list_checkpoints, load_checkpoint, read_metrics, RunDir, RunInfo, RunStatus};
+use crate::ckpt::{list_checkpoints, load_checkpoint, read_metrics, RunData, RunDir, RunInfo, RunStatus};
 use crate::data::{DataSplits, Dataset};
 use crate::error::{Error, Result};
-use crate::net::{HessianOperator, Rule};
+use crate::net::{HessianOperator, Model, Rule};
 use cache::{file_sha256, Input, RunCache, Source};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Settings of every analysis of the report; part of each cache key.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -181,7 +180,8 @@ pub struct ReportCounts {
 
 /// The run directories of a sweep folder (`<dir>/runs/*`, or `<dir>/*`), sorted by name.
 pub fn run_dirs(sweep_dir: &Path) -> Result<Vec<PathBuf>> {
-    let root = if sweep_dir.join("runs").is_dir() { sweep_dir.join("runs") } else { sweep_dir.to_path_buf() };
+    let runs = sweep_dir.join(crate::sweep::RUNS_DIR);
+    let root = if runs.is_dir() { runs } else { sweep_dir.to_path_buf() };
     let entries = std::fs::read_dir(&root).map_err(|e| Error::io(&root, e))?;
     let mut dirs: Vec<PathBuf> =
         entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join("run.json").is_file()).collect();
@@ -205,7 +205,7 @@ pub fn analyse_sweep(
         ));
     }
     let mut counts = ReportCounts::default();
-    let mut data: HashMap<String, Arc<DataSplits>> = HashMap::new();
+    let mut data = RunData::default();
     let mut runs = Vec::new();
     for (k, path) in dirs.iter().enumerate() {
         let dir = RunDir::new(path);
@@ -216,27 +216,7 @@ pub fn analyse_sweep(
             continue;
         }
         let metrics = read_metrics(&dir)?;
-        let splits = match data.get(&info.data.spec) {
-            Some(d) => d.clone(),
-            None => {
-                let spec = info.data.spec.parse().map_err(Error::Data)?;
-                let d = Arc::new(crate::data::load(&spec)?);
-                data.insert(info.data.spec.clone(), d.clone());
-                d
-            }
-        };
-        if splits.fingerprint != info.data.fingerprint && info.data.subset.is_none() {
-            return Err(Error::config(
-                "--data",
-                format!(
-                    "{}: data {} now has fingerprint {} but the run was trained on {}",
-                    path.display(),
-                    info.data.spec,
-                    splits.fingerprint,
-                    info.data.fingerprint
-                ),
-            ));
-        }
+        let splits = data.of(path, &info)?;
         let analyses = analyse_run(&dir, &info, &splits, settings, &mut counts)?;
         let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         progress(k + 1, dirs.len(), &name);
@@ -269,9 +249,20 @@ fn analyse_run(
         .map(|(step, path)| Ok(Input { step: *step, sha256: file_sha256(path)? }))
         .collect::<Result<Vec<_>>>()?;
     let last_input = std::slice::from_ref(inputs.last().expect("non-empty"));
-    let train: Dataset = data.train.head(info.data.train_samples);
     let cache = RunCache::new(&dir.path);
     let activation = Some(info.activation);
+    // The training split and the last model are built at most once, and only if some
+    // analysis is not in the cache.
+    let train_split = OnceCell::new();
+    let train = || -> &Dataset { train_split.get_or_init(|| data.train.head(info.data.train_samples)) };
+    let last = OnceCell::new();
+    let last_model = || -> Result<&Model> {
+        if let Some(model) = last.get() {
+            return Ok(model);
+        }
+        let model = load_checkpoint(&last_path, activation)?.model;
+        Ok(last.get_or_init(|| model))
+    };
     let mut tally = |source: Source, ok: bool| {
         match source {
             Source::Cache => counts.cached += 1,
@@ -281,13 +272,13 @@ fn analyse_run(
     };
 
     let (alignment, src) = cache.get_or_compute("alignment", &(s.align_samples, s.seed), &inputs, || {
-        let batch = EvalBatch::from_dataset(&train, s.align_samples, s.seed);
+        let batch = EvalBatch::from_dataset(train(), s.align_samples, s.seed);
         align_checkpoints(&checkpoints, &batch, activation)
     })?;
     tally(src, alignment.is_ok());
 
     let (spectrum, src) = cache.get_or_compute("spectrum", &(s.flow_samples, s.seed), last_input, || {
-        let flow = EvalBatch::from_dataset(&train, s.flow_samples, s.seed);
+        let flow = EvalBatch::from_dataset(train(), s.flow_samples, s.seed);
         let ms = spectrum_checkpoints(&[(last_step, last_path.clone())], &flow, activation, 1e-6, false)?
             .pop()
             .expect("one checkpoint");
@@ -305,8 +296,8 @@ fn analyse_run(
 
     let hessian_settings = (s.hessian_samples, s.power_max_iters, s.power_tol, s.trace_probes, s.seed);
     let (curvature, src) = cache.get_or_compute("curvature", &hessian_settings, last_input, || {
-        let model = load_checkpoint(&last_path, activation)?.model;
-        let eval = EvalBatch::from_dataset(&train, s.hessian_samples, s.seed);
+        let model = last_model()?;
+        let eval = EvalBatch::from_dataset(train(), s.hessian_samples, s.seed);
         eval.check_fits(&last_path, &model.mlp)?;
         let mut op = HessianOperator::new(&model.mlp, &model.params, &eval.x, &eval.y, 1024);
         let power = PowerParams { tol: s.power_tol, max_iters: s.power_max_iters, seed: s.seed, keep_vector: false };
@@ -324,17 +315,17 @@ fn analyse_run(
 
     let robust_settings = (s.robust_samples, &s.eps, s.pgd_steps, s.seed);
     let (robustness, src) = cache.get_or_compute("robustness", &robust_settings, last_input, || {
-        let model = load_checkpoint(&last_path, activation)?.model;
+        let model = last_model()?;
         let mut attack = AttackSettings::pgd(s.eps.clone());
         attack.steps = s.pgd_steps;
         attack.seed = s.seed;
         attack.samples = Some(s.robust_samples);
-        let truth = evaluate_robustness(&model, &data.test, &attack)?;
+        let truth = evaluate_robustness(model, &data.test, &attack)?;
         let feedback = match info.rule {
             Rule::Bp | Rule::Dfa => None,
             _ => {
                 attack.gradient = GradientSource::Feedback;
-                let r = evaluate_robustness(&model, &data.test, &attack)?;
+                let r = evaluate_robustness(model, &data.test, &attack)?;
                 Some(r.per_eps.iter().map(|e| e.robust_accuracy).collect())
             }
         };

@@ -1,5 +1,5 @@
-//! 7. The summary table of a sweep: one row per configuration (depth, rule, initial angle),
-//! means and standard deviations over its seeds, as Markdown and CSV.
+//! The summary table of a sweep (item 7 of its report): one row per configuration (depth,
+//! rule, initial angle), means and standard deviations over its seeds, as Markdown and CSV.
 
 use super::figures::final_accuracy;
 use super::SweepRun;
@@ -45,7 +45,9 @@ fn mean_sd(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
 
 /// The rows, ordered by depth, then bp, fa, ifa by angle, then other rules.
 pub fn rows(runs: &[SweepRun], eps: f32) -> Vec<Row> {
-    let mut groups: BTreeMap<(usize, (u8, i64), String), Vec<&SweepRun>> = BTreeMap::new();
+    // (depth, legend order, configuration group): rows sort by depth, then bp, fa, ifa by angle
+    type Config = (usize, (u8, i64), String);
+    let mut groups: BTreeMap<Config, Vec<&SweepRun>> = BTreeMap::new();
     for r in runs {
         let label = RunLabel::of(&r.info);
         groups.entry((r.depth, label.order, label.group)).or_default().push(r);
