@@ -3,6 +3,8 @@
 //! `f64`, gradients and errors by explicit loops, products by explicit loops, singular
 //! values of matrices built with known singular values.
 
+mod util;
+
 use diag::analysis::align::{align_run, model_alignment, rule_feedback, AlignOptions};
 use diag::analysis::batch::EvalBatch;
 use diag::analysis::spectrum::{
@@ -16,6 +18,7 @@ use faer::Mat;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
+use util::{dphi, phi};
 
 // ---------------------------------------------------------------- helpers
 
@@ -28,22 +31,6 @@ fn w(model: &Model, i: usize, o: usize, k: usize) -> f64 {
 /// `B_l[k][o]` from a stored `B_l` (`d_in x d_out` column-major).
 fn b(fb: &[f32], din: usize, k: usize, o: usize) -> f64 {
     fb[o * din + k] as f64
-}
-
-fn phi(act: Activation, a: f64) -> f64 {
-    match act {
-        Activation::Relu => a.max(0.0),
-        Activation::Tanh => a.tanh(),
-        Activation::Linear => a,
-    }
-}
-
-fn dphi(act: Activation, a: f64) -> f64 {
-    match act {
-        Activation::Relu => (a > 0.0) as u8 as f64,
-        Activation::Tanh => 1.0 - a.tanh().powi(2),
-        Activation::Linear => 1.0,
-    }
 }
 
 /// The independent angle: `arccos(<a, b> / (|a| |b|))` in degrees, all in `f64`.

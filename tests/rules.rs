@@ -2,31 +2,18 @@
 //! `SPEC.md` section 1 on tiny networks, and Kolen-Pollack's feedback update through
 //! the real training loop.
 
+mod util;
+
 use diag::ckpt::{list_checkpoints, load_checkpoint, RunDir};
 use diag::data::{DataSplits, Dataset};
 use diag::net::{init_model, Activation, Feedback, Mlp, Model, Rule, Workspace};
 use diag::train::{train, CkptSchedule, LrSchedule, OptimizerKind, RunControl, Silent, TrainConfig};
+use util::{dphi, phi};
 
 /// `W_l[o][k]` from the stored `W_l^T` (`d_in x d_out` column-major).
 fn w(model: &Model, l: usize, o: usize, k: usize) -> f64 {
     let (din, _) = model.mlp.layer_dims(l);
     model.weight_t(l)[o * din + k] as f64
-}
-
-fn phi(act: Activation, a: f64) -> f64 {
-    match act {
-        Activation::Relu => a.max(0.0),
-        Activation::Tanh => a.tanh(),
-        Activation::Linear => a,
-    }
-}
-
-fn dphi(act: Activation, a: f64) -> f64 {
-    match act {
-        Activation::Relu => (a > 0.0) as u8 as f64,
-        Activation::Tanh => 1.0 - a.tanh().powi(2),
-        Activation::Linear => 1.0,
-    }
 }
 
 /// The rule's gradient (flat layout) of the mean loss, by explicit loops in f64.

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use diag::net::Activation;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -75,4 +76,22 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// The hidden activation in `f64`, for reference computations written independently of the library.
+pub fn phi(act: Activation, a: f64) -> f64 {
+    match act {
+        Activation::Relu => a.max(0.0),
+        Activation::Tanh => a.tanh(),
+        Activation::Linear => a,
+    }
+}
+
+/// Its derivative (0 at the ReLU kink, as the library takes it).
+pub fn dphi(act: Activation, a: f64) -> f64 {
+    match act {
+        Activation::Relu => (a > 0.0) as u8 as f64,
+        Activation::Tanh => 1.0 - a.tanh().powi(2),
+        Activation::Linear => 1.0,
+    }
 }
