@@ -77,11 +77,9 @@ fn row(path: &PathBuf, at_epochs: &[u64]) -> anyhow::Result<RunRow> {
     let run = RunDir::new(path);
     let info = run.info()?;
     let metrics = read_metrics(&run).with_context(|| format!("{}", run.metrics().display()))?;
-    let tests: Vec<(u64, f64, f64)> = metrics
-        .iter()
-        .filter(|r| r["kind"] == "test")
-        .filter_map(|r| Some((r["epoch"].as_u64()?, r["test_accuracy"].as_f64()?, r["test_loss"].as_f64()?)))
-        .collect();
+    // test records are written at whole epochs
+    let tests: Vec<(u64, f64, f64)> =
+        diag::report::sweep::test_curve(&metrics).into_iter().map(|(e, acc, loss)| (e as u64, acc, loss)).collect();
     let last = tests.last().copied();
     let wanted: Vec<u64> =
         if at_epochs.is_empty() { last.map(|t| t.0).into_iter().collect() } else { at_epochs.to_vec() };
