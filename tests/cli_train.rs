@@ -298,6 +298,21 @@ fn hessian_reports_the_top_eigenvalue_of_each_checkpoint() {
         assert!(r["trace"]["std_error"].as_f64().unwrap() > 0.0);
     }
     assert!(sb.path("h").join("hessian_sharpness.png").exists());
+
+    // One layer's block: by Cauchy interlacing its extreme eigenvalues lie within the full
+    // Hessian's, so its largest magnitude cannot exceed the full one's.
+    let top = |extra: &[&str]| -> f64 {
+        let mut args = vec!["hessian", "bp", "--samples", "64", "--json"];
+        args.extend_from_slice(extra);
+        let out: serde_json::Value = serde_json::from_str(&sb.diag(&args).ok()).unwrap();
+        out[0]["top_eigenvalue"]["eigenvalue"].as_f64().unwrap().abs()
+    };
+    let full = top(&[]);
+    for layer in ["1", "2"] {
+        let block = top(&["--layer", layer]);
+        assert!(block > 0.0 && block <= full * (1.0 + 1e-3), "layer {layer}: {block} vs full {full}");
+    }
+    sb.diag(&["hessian", "bp", "--layer", "9"]).fails_with(1, &["--layer", "9"]);
 }
 
 #[test]

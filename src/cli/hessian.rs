@@ -8,7 +8,7 @@ use diag::analysis::align::model_alignment;
 use diag::analysis::batch::EvalBatch;
 use diag::analysis::hessian::{
     hutchinson_trace, lanczos_eigenvalues, power_iteration, spectral_density, HutchinsonParams, LanczosParams,
-    PowerParams, SlqParams,
+    LayerHessian, LinearOperator, PowerParams, SlqParams,
 };
 use diag::ckpt::{load_checkpoint, resolve_checkpoint, CkptSelector};
 use diag::net::HessianOperator;
@@ -43,6 +43,10 @@ pub struct HessianArgs {
     /// Also the spectral density by stochastic Lanczos quadrature.
     #[arg(long)]
     density: bool,
+    /// Only the block of the Hessian of one layer's parameters (its weights and bias;
+    /// layers counted from 1 at the input, as in SPEC.md).
+    #[arg(long)]
+    layer: Option<usize>,
     /// Print the full results as JSON.
     #[arg(long)]
     json: bool,
@@ -71,30 +75,42 @@ pub fn run(args: HessianArgs) -> anyhow::Result<()> {
         for (step, path) in resolve_checkpoint(&r.dir, args.ckpt)? {
             let model = load_checkpoint(&path, Some(r.info.activation))?.model;
             eval.check_fits(&path, &model.mlp)?;
-            let mut op = HessianOperator::new(&model.mlp, &model.params, &eval.x, &eval.y, 1024);
-            let top = power_iteration(&mut op, &PowerParams { seed: args.seed, ..PowerParams::default() })?;
+            let mut full = HessianOperator::new(&model.mlp, &model.params, &eval.x, &eval.y, 1024);
+            let mut block;
+            let op: &mut dyn LinearOperator = match args.layer {
+                None => &mut full,
+                Some(l) => {
+                    let layers = model.mlp.num_layers();
+                    block = l
+                        .checked_sub(1)
+                        .and_then(|i| LayerHessian::new(&mut full, i))
+                        .with_context(|| format!("--layer: {l} is not a layer of this network (1..={layers})"))?;
+                    &mut block
+                }
+            };
+            let top = power_iteration(op, &PowerParams { seed: args.seed, ..PowerParams::default() })?;
             let top_k = match args.top_k {
-                Some(k) => Some(lanczos_eigenvalues(
-                    &mut op,
-                    &LanczosParams { k, seed: args.seed, ..LanczosParams::default() },
-                )?),
+                Some(k) => {
+                    Some(lanczos_eigenvalues(op, &LanczosParams { k, seed: args.seed, ..LanczosParams::default() })?)
+                }
                 None => None,
             };
             let trace = if args.trace {
-                Some(hutchinson_trace(&mut op, &HutchinsonParams { seed: args.seed, ..HutchinsonParams::default() })?)
+                Some(hutchinson_trace(op, &HutchinsonParams { seed: args.seed, ..HutchinsonParams::default() })?)
             } else {
                 None
             };
             let density = if args.density {
-                Some(spectral_density(&mut op, &SlqParams { seed: args.seed, ..SlqParams::default() })?)
+                Some(spectral_density(op, &SlqParams { seed: args.seed, ..SlqParams::default() })?)
             } else {
                 None
             };
             if !args.json {
                 println!(
-                    "{} step {step} ({}): top eigenvalue {:.4}{} after {} products (relative change {:.1e}{}){}{}",
+                    "{} step {step} ({}){}: top eigenvalue {:.4}{} after {} products (relative change {:.1e}{}){}{}",
                     r.dir.path.display(),
                     r.label.label,
+                    args.layer.map_or(String::new(), |l| format!(", layer {l} block")),
                     top.eigenvalue,
                     if top.negative { " (NEGATIVE: negative curvature dominates)" } else { "" },
                     top.iterations,
@@ -127,7 +143,7 @@ pub fn run(args: HessianArgs) -> anyhow::Result<()> {
                 ));
             }
             rows.push(
-                json!({"run": r.dir.path, "step": step, "samples": eval.len(), "split": args.split, "seed": args.seed,
+                json!({"run": r.dir.path, "step": step, "samples": eval.len(), "split": args.split, "seed": args.seed, "layer": args.layer,
                 "top_eigenvalue": top, "top_k": top_k, "trace": trace, "density": density}),
             );
         }
