@@ -29,6 +29,16 @@ pub fn gemm(dst: MatMut<'_, f32>, accumulate: bool, lhs: MatRef<'_, f32>, rhs: M
     faer::linalg::matmul::matmul(dst, accum, lhs, rhs, alpha, Par::Seq);
 }
 
+/// Runs `f` compiled for the widest vector instructions this CPU offers (detected at
+/// run time by `pulp`: AVX2 and FMA where present), so that the elementwise loops inside it
+/// autovectorize beyond the SSE2 baseline of an `x86_64` build. Results are bit-identical
+/// to the baseline: Rust never contracts `a * b + c` into a fused multiply-add, and the
+/// loops vectorized here carry no floating-point reduction whose order could change.
+#[inline(always)]
+pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(f)
+}
+
 /// Frobenius inner product of two equally long slices, accumulated in `f64`.
 pub fn dot(a: &[f32], b: &[f32]) -> f64 {
     debug_assert_eq!(a.len(), b.len());

@@ -7,8 +7,9 @@
 //! scaled by `1/n`; callers pass that scale so that a batch split into chunks sums to
 //! exactly the full-batch gradient.
 
-use super::{ErrorPath, Mlp};
-use crate::linalg::{gemm, view, view_mut};
+use super::{Activation, ErrorPath, Mlp};
+use crate::linalg::{gemm, vectorized, view, view_mut};
+use std::ops::Range;
 
 /// Loss and accuracy counts over a batch.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -124,16 +125,19 @@ impl Mlp {
                 (&mut ws.pre[i], input)
             };
             gemm(view_mut(pre, dout, n), false, w_t.transpose(), view(input, din, n), 1.0);
-            for col in pre[..dout * n].chunks_exact_mut(dout) {
-                for (a, &b) in col.iter_mut().zip(bias) {
-                    *a += b;
-                }
-            }
+            let pre = &mut pre[..dout * n];
+            vectorized(
+                #[inline(always)]
+                || {
+                    for col in pre.chunks_exact_mut(dout) {
+                        for (a, &b) in col.iter_mut().zip(bias) {
+                            *a += b;
+                        }
+                    }
+                },
+            );
             if i + 1 < layers {
-                let (pre, act) = (&ws.pre[i], &mut ws.act[i]);
-                for (h, &a) in act[..dout * n].iter_mut().zip(&pre[..dout * n]) {
-                    *h = act_fn.apply(a);
-                }
+                activate(act_fn, &ws.pre[i][..dout * n], &mut ws.act[i][..dout * n]);
             }
         }
     }
@@ -241,10 +245,12 @@ impl Mlp {
                     gemm(view_mut(target, din, n), false, view(&d[i - 1], din, classes), view(e, classes, n), 1.0);
                 }
             }
-            let (pre, act) = (&ws.pre[i - 1], &ws.act[i - 1]);
-            for ((d, &a), &h) in target[..din * n].iter_mut().zip(&pre[..din * n]).zip(&act[..din * n]) {
-                *d *= act_fn.derivative(a, h);
-            }
+            multiply_by_derivative(
+                act_fn,
+                &ws.pre[i - 1][..din * n],
+                &ws.act[i - 1][..din * n],
+                &mut target[..din * n],
+            );
         }
     }
 
@@ -266,11 +272,7 @@ impl Mlp {
         if !accumulate {
             gb.fill(0.0);
         }
-        for col in delta[..dout * n].chunks_exact(dout) {
-            for (g, &d) in gb.iter_mut().zip(col) {
-                *g += scale * d;
-            }
-        }
+        add_column_sums(&delta[..dout * n], dout, 0..dout, scale, gb);
     }
 
     /// Per-sample gradient of the loss with respect to the input, `M_1 delta_1`, where
@@ -287,6 +289,80 @@ impl Mlp {
         };
         gemm(view_mut(out, din, n), false, m, view(&ws.delta[0], dout, n), 1.0);
     }
+}
+
+/// `h = phi(a)` elementwise.
+fn activate(act_fn: Activation, pre: &[f32], act: &mut [f32]) {
+    #[inline(always)]
+    fn map(pre: &[f32], act: &mut [f32], f: impl Fn(f32) -> f32) {
+        for (h, &a) in act.iter_mut().zip(pre) {
+            *h = f(a);
+        }
+    }
+    vectorized(
+        #[inline(always)]
+        || match act_fn {
+            Activation::Relu => map(
+                pre,
+                act,
+                #[inline(always)]
+                |a| Activation::Relu.apply(a),
+            ),
+            Activation::Tanh => map(
+                pre,
+                act,
+                #[inline(always)]
+                |a| a.tanh(),
+            ),
+            Activation::Linear => act.copy_from_slice(pre),
+        },
+    )
+}
+
+/// `delta *= phi'(a)` elementwise, with `phi'` evaluated from `a` (`pre`) and `h = phi(a)` (`act`).
+fn multiply_by_derivative(act_fn: Activation, pre: &[f32], act: &[f32], delta: &mut [f32]) {
+    #[inline(always)]
+    fn scale(pre: &[f32], act: &[f32], delta: &mut [f32], f: impl Fn(f32, f32) -> f32) {
+        for ((d, &a), &h) in delta.iter_mut().zip(pre).zip(act) {
+            *d *= f(a, h);
+        }
+    }
+    vectorized(
+        #[inline(always)]
+        || match act_fn {
+            Activation::Relu => scale(
+                pre,
+                act,
+                delta,
+                #[inline(always)]
+                |a, h| Activation::Relu.derivative(a, h),
+            ),
+            Activation::Tanh => scale(
+                pre,
+                act,
+                delta,
+                #[inline(always)]
+                |a, h| Activation::Tanh.derivative(a, h),
+            ),
+            Activation::Linear => {}
+        },
+    )
+}
+
+/// `out += scale * (sum over the columns of m of rows [rows])`, where `m` is column-major
+/// with `d` rows (the bias gradient of a block of output units).
+pub(crate) fn add_column_sums(m: &[f32], d: usize, rows: Range<usize>, scale: f32, out: &mut [f32]) {
+    debug_assert_eq!(out.len(), rows.len());
+    vectorized(
+        #[inline(always)]
+        || {
+            for col in m.chunks_exact(d) {
+                for (g, &v) in out.iter_mut().zip(&col[rows.clone()]) {
+                    *g += scale * v;
+                }
+            }
+        },
+    )
 }
 
 #[cfg(test)]

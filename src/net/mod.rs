@@ -17,6 +17,7 @@ mod eval;
 mod init;
 pub mod rop;
 
+pub(crate) use backprop::add_column_sums;
 pub use backprop::{BatchStats, Workspace};
 pub use eval::evaluate;
 pub use init::{he_normal, init_model, soft_align};

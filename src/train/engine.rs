@@ -11,8 +11,8 @@
 //! value is computed in the same order whatever the thread count: bit-reproducible.
 
 use super::optim::{Optimizer, OptimizerKind};
-use crate::linalg::{gemm, view, view_mut};
-use crate::net::{BatchStats, Feedback, Mlp, Model, Rule, Workspace};
+use crate::linalg::{gemm, vectorized, view, view_mut};
+use crate::net::{add_column_sums, BatchStats, Feedback, Mlp, Model, Rule, Workspace};
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -214,11 +214,7 @@ fn block_gradient(
         let delta_block = view(delta, dout, nk).subrows(c0, cw);
         gemm(view_mut(gw, din, cw), !first, view(input, din, nk), delta_block.transpose(), scale);
         first = false;
-        for col in delta.chunks_exact(dout) {
-            for (g, &d) in gb.iter_mut().zip(&col[c0..c1]) {
-                *g += scale * d;
-            }
-        }
+        add_column_sums(delta, dout, c0..c1, scale, gb);
     }
 }
 
@@ -267,6 +263,15 @@ impl OptimizerKind {
     /// (`m2` empty for SGD), at step `t` (1-based). Returns false if any result is not finite.
     #[allow(clippy::too_many_arguments)]
     pub fn update(self, t: u64, p: &mut [f32], m1: &mut [f32], m2: &mut [f32], g: &[f32], lr: f32, wd: f32) -> bool {
+        vectorized(
+            #[inline(always)]
+            || self.update_scalar(t, p, m1, m2, g, lr, wd),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn update_scalar(self, t: u64, p: &mut [f32], m1: &mut [f32], m2: &mut [f32], g: &[f32], lr: f32, wd: f32) -> bool {
         let mut finite = true;
         match self {
             OptimizerKind::Sgd { momentum } => {
