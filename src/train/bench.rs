@@ -67,8 +67,6 @@ pub fn train_epoch(rule: Rule, data: &DataSplits) -> Result<TrainBench> {
     let model = init_model(&mlp, rule, 0.5, 0);
     let mut st = LoopState::fresh(model, OptimizerKind::Sgd { momentum: 0.9 });
     let mut engine = BatchEngine::new(&st.model, batch, chunks);
-    let mut x = vec![0f32; mlp.input_dim() * batch];
-    let mut y = vec![0u8; batch];
     let n = data.train.len();
     let perm = epoch_permutation(n, 0, 0);
 
@@ -76,9 +74,7 @@ pub fn train_epoch(rule: Rule, data: &DataSplits) -> Result<TrainBench> {
     let machine = single_core_gemm_gflops();
     let start = Instant::now();
     for idx in perm.chunks(batch) {
-        let m = idx.len();
-        data.train.fill_batch(idx, &mut x[..mlp.input_dim() * m], &mut y[..m]);
-        engine.step(&mut st.model, &mut st.optimizer, &mut st.feedback_optimizers, &x, &y, m, 0.005, 0.0);
+        engine.step(&mut st.model, &mut st.optimizer, &mut st.feedback_optimizers, &data.train, idx, 0.005, 0.0);
     }
     let seconds = start.elapsed().as_secs_f64();
     let samples_per_s = n as f64 / seconds;
@@ -178,8 +174,6 @@ pub fn step_cost(cfg: &TrainConfig, data: &DataSplits, budget_s: f64) -> Result<
     let model = init_model(&mlp, cfg.rule, cfg.alpha.unwrap_or(0.0), cfg.seed);
     let mut st = LoopState::fresh(model, cfg.optimizer);
     let mut engine = BatchEngine::new(&st.model, cfg.batch, cfg.chunks);
-    let mut x = vec![0f32; mlp.input_dim() * cfg.batch];
-    let mut y = vec![0u8; cfg.batch];
     let perm = epoch_permutation(train_set.len(), cfg.seed, 0);
     let batches: Vec<&[usize]> = perm.chunks(cfg.batch).collect();
     let mut start = Instant::now();
@@ -189,9 +183,15 @@ pub fn step_cost(cfg: &TrainConfig, data: &DataSplits, budget_s: f64) -> Result<
             start = Instant::now();
         }
         let idx = batches[k % batches.len()];
-        let m = idx.len();
-        train_set.fill_batch(idx, &mut x[..mlp.input_dim() * m], &mut y[..m]);
-        engine.step(&mut st.model, &mut st.optimizer, &mut st.feedback_optimizers, &x, &y, m, cfg.lr, cfg.weight_decay);
+        engine.step(
+            &mut st.model,
+            &mut st.optimizer,
+            &mut st.feedback_optimizers,
+            &train_set,
+            idx,
+            cfg.lr,
+            cfg.weight_decay,
+        );
         steps_timed = k;
         if k >= 50 || (k >= 3 && start.elapsed().as_secs_f64() >= budget_s) {
             break;

@@ -11,6 +11,7 @@
 //! value is computed in the same order whatever the thread count: bit-reproducible.
 
 use super::optim::{Optimizer, OptimizerKind};
+use crate::data::Dataset;
 use crate::linalg::{gemm, vectorized, view, view_mut};
 use crate::net::{add_column_sums, BatchStats, Feedback, Mlp, Model, Rule, Workspace};
 use rayon::prelude::*;
@@ -30,6 +31,9 @@ pub struct StepOutcome {
 /// Reusable buffers for training steps of up to `batch` samples.
 pub struct BatchEngine {
     workspaces: Vec<Workspace>,
+    /// Per chunk: its samples (`d_0 x n_k`) and labels, gathered by the chunk's own thread.
+    inputs: Vec<Vec<f32>>,
+    labels: Vec<Vec<u8>>,
     chunk_stats: Vec<BatchStats>,
     /// Per column group: room for the largest weight-gradient block plus its bias block.
     scratch: Vec<Vec<f32>>,
@@ -57,6 +61,8 @@ impl BatchEngine {
         };
         BatchEngine {
             workspaces: (0..chunks).map(|_| Workspace::new(mlp, cap)).collect(),
+            inputs: (0..chunks).map(|_| vec![0f32; mlp.input_dim() * cap]).collect(),
+            labels: (0..chunks).map(|_| vec![0u8; cap]).collect(),
             chunk_stats: vec![BatchStats::default(); chunks],
             scratch: (0..chunks).map(|_| vec![0f32; block]).collect(),
             sign_feedback,
@@ -64,21 +70,23 @@ impl BatchEngine {
         }
     }
 
-    /// One update of `model` on the `n` samples in `x` (`d_0 x n`) and `y`. `feedback_opt`
-    /// holds one optimiser per feedback matrix for `kp` (empty otherwise).
+    /// One update of `model` on the samples `indices` of `data` (at most the engine's batch
+    /// size). `feedback_opt` holds one optimiser per feedback matrix for `kp` (empty otherwise).
     #[allow(clippy::too_many_arguments)]
     pub fn step(
         &mut self,
         model: &mut Model,
         optimizer: &mut Optimizer,
         feedback_opt: &mut [Optimizer],
-        x: &[f32],
-        y: &[u8],
-        n: usize,
+        data: &Dataset,
+        indices: &[usize],
         lr: f32,
         weight_decay: f32,
     ) -> StepOutcome {
-        let stats = self.propagate(model, x, y, n);
+        let n = indices.len();
+        let chunks = self.workspaces.len();
+        assert!(n.div_ceil(chunks) <= self.workspaces[0].capacity(), "batch of {n} exceeds the engine's batch size");
+        let stats = self.propagate(model, data, indices);
         if !stats.loss_sum.is_finite() {
             return StepOutcome { stats, loss_finite: false, params_finite: true };
         }
@@ -86,24 +94,27 @@ impl BatchEngine {
         for opt in feedback_opt.iter_mut() {
             opt.t += 1;
         }
-        let params_finite = self.update(model, optimizer, feedback_opt, x, n, lr, weight_decay);
+        let params_finite = self.update(model, optimizer, feedback_opt, n, lr, weight_decay);
         StepOutcome { stats, loss_finite: true, params_finite }
     }
 
-    /// Phase 1: forward, loss and errors of every chunk, in parallel.
-    fn propagate(&mut self, model: &Model, x: &[f32], y: &[u8], n: usize) -> BatchStats {
+    /// Phase 1: gathering, forward, loss and errors of every chunk, in parallel.
+    fn propagate(&mut self, model: &Model, data: &Dataset, indices: &[usize]) -> BatchStats {
         model.fill_sign_feedback(&mut self.sign_feedback);
         let path = model.error_path(&self.sign_feedback);
         let mlp = &model.mlp;
         let d0 = mlp.input_dim();
+        let n = indices.len();
         let chunks = self.workspaces.len();
-        self.workspaces.par_iter_mut().zip(self.chunk_stats.par_iter_mut()).enumerate().for_each(|(k, (ws, stats))| {
-            let (lo, hi) = (k * n / chunks, (k + 1) * n / chunks);
+        let per_chunk = self.workspaces.par_iter_mut().zip(&mut self.inputs).zip(&mut self.labels);
+        per_chunk.zip(self.chunk_stats.par_iter_mut()).enumerate().for_each(|(k, (((ws, x), y), stats))| {
+            let idx = &indices[k * n / chunks..(k + 1) * n / chunks];
+            let nk = idx.len();
             *stats = BatchStats::default();
-            if hi > lo {
-                let xs = &x[lo * d0..hi * d0];
-                mlp.forward(&model.params, xs, hi - lo, ws);
-                *stats = mlp.loss_and_output_error(&y[lo..hi], ws);
+            if nk > 0 {
+                data.fill_batch(idx, &mut x[..d0 * nk], &mut y[..nk]);
+                mlp.forward(&model.params, x, nk, ws);
+                *stats = mlp.loss_and_output_error(&y[..nk], ws);
                 mlp.propagate_errors(&model.params, path, ws);
             }
         });
@@ -121,7 +132,6 @@ impl BatchEngine {
         model: &mut Model,
         optimizer: &mut Optimizer,
         feedback_opt: &mut [Optimizer],
-        x: &[f32],
         n: usize,
         lr: f32,
         weight_decay: f32,
@@ -140,7 +150,7 @@ impl BatchEngine {
             }
         }
         let kp_shared = &self.kp_shared;
-        let workspaces = &self.workspaces;
+        let (workspaces, inputs) = (&self.workspaces, &self.inputs);
         let scale = 1.0 / n as f32;
         self.scratch
             .par_iter_mut()
@@ -156,7 +166,7 @@ impl BatchEngine {
                     }
                     let (gw, rest) = scratch.split_at_mut(din * cw);
                     let gb = &mut rest[..cw];
-                    block_gradient(mlp, i, (c0, c1), workspaces, n, x, scale, gw, gb);
+                    block_gradient(mlp, i, (c0, c1), workspaces, inputs, n, scale, gw, gb);
                     // The ranges of group g are disjoint from every other group's: each
                     // group owns output units [c0, c1) of each layer (weight columns and
                     // bias entries), and the optimiser states share the parameters' layout.
@@ -185,15 +195,15 @@ impl BatchEngine {
 }
 
 /// Columns `[c0, c1)` of layer `i`'s weight gradient (`d_in x (c1-c0)`, into `gw`) and
-/// bias gradient (into `gb`), summed over the chunks in order.
+/// bias gradient (into `gb`), summed over the chunks in order (`inputs[k]`: chunk `k`'s samples).
 #[allow(clippy::too_many_arguments)]
 fn block_gradient(
     mlp: &Mlp,
     i: usize,
     (c0, c1): (usize, usize),
     workspaces: &[Workspace],
+    inputs: &[Vec<f32>],
     n: usize,
-    x: &[f32],
     scale: f32,
     gw: &mut [f32],
     gb: &mut [f32],
@@ -203,13 +213,12 @@ fn block_gradient(
     let mut first = true;
     gb.fill(0.0);
     let chunks = workspaces.len();
-    for (k, ws) in workspaces.iter().enumerate() {
-        let r = k * n / chunks..(k + 1) * n / chunks;
-        let nk = r.len();
+    for (k, (ws, x)) in workspaces.iter().zip(inputs).enumerate() {
+        let nk = (k + 1) * n / chunks - k * n / chunks;
         if nk == 0 {
             continue;
         }
-        let input = if i == 0 { &x[r.start * din..r.end * din] } else { &ws.act[i - 1][..din * nk] };
+        let input = &ws.layer_input(x, i)[..din * nk];
         let delta = &ws.delta[i][..dout * nk];
         let delta_block = view(delta, dout, nk).subrows(c0, cw);
         gemm(view_mut(gw, din, cw), !first, view(input, din, nk), delta_block.transpose(), scale);

@@ -185,8 +185,6 @@ pub fn train(
     }
 
     let mut engine = BatchEngine::new(&loop_state.model, cfg.batch, cfg.chunks);
-    let mut x = vec![0f32; mlp.input_dim() * cfg.batch];
-    let mut y = vec![0u8; cfg.batch];
     let mut perm_epoch = u64::MAX;
     let mut perm = Vec::new();
     let started = Instant::now();
@@ -203,13 +201,18 @@ pub fn train(
         }
         let b = (step % steps_per_epoch) as usize;
         let idx = &perm[b * cfg.batch..((b + 1) * cfg.batch).min(perm.len())];
-        let n = idx.len();
-        train_set.fill_batch(idx, &mut x[..mlp.input_dim() * n], &mut y[..n]);
 
         let st = &mut loop_state;
         let lr = cfg.schedule.lr(cfg.lr, step, total);
-        let outcome =
-            engine.step(&mut st.model, &mut st.optimizer, &mut st.feedback_optimizers, &x, &y, n, lr, cfg.weight_decay);
+        let outcome = engine.step(
+            &mut st.model,
+            &mut st.optimizer,
+            &mut st.feedback_optimizers,
+            &train_set,
+            idx,
+            lr,
+            cfg.weight_decay,
+        );
         let (stats, finite) = (outcome.stats, outcome.params_finite);
         if !outcome.loss_finite {
             return diverge(run, &mut info, step, "non-finite loss");
