@@ -14,6 +14,7 @@ pub mod linalg;
 pub mod net;
 pub mod plot;
 pub mod report;
+pub mod stats;
 pub mod sweep;
 pub mod train;
 

@@ -41,6 +41,7 @@ use crate::data::Dataset;
 use crate::error::Result;
 use crate::linalg::{gemm, view, view_mut};
 use crate::net::{Activation, ErrorPath, Feedback, Model, Rule, Workspace};
+use crate::stats::median_finite;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::linalg::{evd, svd};
@@ -381,23 +382,8 @@ fn flow_spectrum(maps: &[f32], rows: usize, cols: usize, rank_cutoff: f64) -> Fl
             _ => f64::NAN,
         });
     }
-    let median_condition_number = median(&condition_numbers);
+    let median_condition_number = median_finite(&condition_numbers);
     FlowSpectrum { singular_values: per_sample.concat(), ranks, condition_numbers, median_condition_number }
-}
-
-/// Median of the finite values (mean of the middle two for an even count); NaN if none.
-fn median(values: &[f64]) -> f64 {
-    let mut finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if finite.is_empty() {
-        return f64::NAN;
-    }
-    finite.sort_by(f64::total_cmp);
-    let mid = finite.len() / 2;
-    if finite.len() % 2 == 1 {
-        finite[mid]
-    } else {
-        0.5 * (finite[mid - 1] + finite[mid])
-    }
 }
 
 /// Gradient-flow spectra along the true path and the rule's `path`, over the `n`
@@ -665,13 +651,6 @@ mod tests {
         assert_eq!(spectrum.feedback_singular_values.map(|v| v.len()), Some(1));
         assert_eq!(spectrum.layer_products, Some(Vec::new()));
         assert!(spectrum.forward_product_singular_values.is_none() && spectrum.gradient_flow.is_none());
-    }
-
-    #[test]
-    fn median_of_finite_values() {
-        assert_eq!(median(&[3.0, f64::NAN, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0]), 2.5);
-        assert!(median(&[f64::NAN]).is_nan());
     }
 
     #[test]

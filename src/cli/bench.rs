@@ -18,6 +18,9 @@ enum BenchWhat {
         /// Data (the target figures refer to full Fashion-MNIST).
         #[arg(long, default_value = "fashion-mnist")]
         data: String,
+        /// Timed epochs, training on from one to the next; the median is reported.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        epochs: u32,
         #[arg(long)]
         json: bool,
     },
@@ -35,8 +38,8 @@ enum BenchWhat {
         #[arg(long, default_value = "fashion-mnist")]
         data: String,
         /// Timed repetitions (the median is reported).
-        #[arg(long, default_value_t = 3)]
-        repetitions: usize,
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+        repetitions: u32,
         #[arg(long)]
         json: bool,
     },
@@ -44,9 +47,9 @@ enum BenchWhat {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
-        BenchWhat::Train { rule, data, json } => {
+        BenchWhat::Train { rule, data, epochs, json } => {
             let data = super::load_data(&data)?;
-            let report = diag::train::bench::train_epoch(rule, &data)?;
+            let report = diag::train::bench::train_epochs(rule, &data, epochs as usize)?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -65,7 +68,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         BenchWhat::Robustness { ckpt, data, repetitions, json } => {
             let data = super::load_data(&data)?;
-            let report = diag::analysis::attack::bench::pgd_throughput(&data, ckpt.as_deref(), repetitions.max(1))?;
+            let report = diag::analysis::attack::bench::pgd_throughput(&data, ckpt.as_deref(), repetitions as usize)?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {

@@ -9,6 +9,7 @@ use crate::data::DataSplits;
 use crate::error::Result;
 use crate::linalg::{gemm, view, view_mut};
 use crate::net::{init_model, Mlp, Rule};
+use crate::stats::median_finite;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::time::Instant;
@@ -19,10 +20,18 @@ pub struct TrainBench {
     pub rule: Rule,
     pub sizes: Vec<usize>,
     pub batch: usize,
+    /// Samples per timed epoch.
     pub samples: usize,
+    /// Timed epochs (training continues from one to the next).
+    pub epochs: usize,
+    /// Seconds of the median epoch.
     pub seconds: f64,
+    /// Median over the timed epochs.
     pub samples_per_s: f64,
-    /// Samples per second if a step cost only its GEMMs (measured in this run, both cores).
+    /// Every timed epoch, in order.
+    pub epoch_samples_per_s: Vec<f64>,
+    /// Samples per second if a step cost only its GEMMs (both cores), measured just before
+    /// each epoch; the median.
     pub gemm_only_samples_per_s: f64,
     /// `samples_per_s / gemm_only_samples_per_s`.
     pub ratio_to_gemm_only: f64,
@@ -37,8 +46,18 @@ pub struct TrainBench {
 impl TrainBench {
     pub fn describe(&self) -> String {
         format!(
-            "bench train {} {:?} batch {}: {:.0} samples/s ({:.2} s for {} samples, {:.0} GFLOP/s); GEMM-only reference {:.0} samples/s; ratio {:.2}; one-core GEMM {:.0} GFLOP/s",
-            self.rule, self.sizes, self.batch, self.samples_per_s, self.seconds, self.samples, self.gflops, self.gemm_only_samples_per_s, self.ratio_to_gemm_only, self.machine_gemm_gflops_1core
+            "bench train {} {:?} batch {}: {:.0} samples/s ({}{:.2} s for {} samples, {:.0} GFLOP/s); GEMM-only reference {:.0} samples/s; ratio {:.2}; one-core GEMM {:.0} GFLOP/s",
+            self.rule,
+            self.sizes,
+            self.batch,
+            self.samples_per_s,
+            if self.epochs > 1 { format!("median of {} epochs: ", self.epochs) } else { String::new() },
+            self.seconds,
+            self.samples,
+            self.gflops,
+            self.gemm_only_samples_per_s,
+            self.ratio_to_gemm_only,
+            self.machine_gemm_gflops_1core
         )
     }
 }
@@ -56,8 +75,11 @@ fn step_flops_per_sample(mlp: &Mlp) -> f64 {
     2.0 * macs as f64
 }
 
-/// One epoch of 784-512x4-10 (or the data's shape), batch 128, SGD momentum 0.9, lr 0.005.
-pub fn train_epoch(rule: Rule, data: &DataSplits) -> Result<TrainBench> {
+/// `epochs` timed epochs (at least one) of 784-512x4-10 (or the data's shape), batch 128,
+/// SGD momentum 0.9, lr 0.005; the GEMM-only reference is timed before each epoch, so that
+/// both medians see the same stretch of machine time.
+pub fn train_epochs(rule: Rule, data: &DataSplits, epochs: usize) -> Result<TrainBench> {
+    assert!(epochs > 0, "at least one epoch");
     let mut sizes = vec![data.train.dim];
     sizes.extend([512; 4]);
     sizes.push(data.train.classes);
@@ -68,23 +90,29 @@ pub fn train_epoch(rule: Rule, data: &DataSplits) -> Result<TrainBench> {
     let mut st = LoopState::fresh(model, OptimizerKind::Sgd { momentum: 0.9 });
     let mut engine = BatchEngine::new(&st.model, batch, chunks);
     let n = data.train.len();
-    let perm = epoch_permutation(n, 0, 0);
-
-    let gemm_only = gemm_reference(&mlp, batch, chunks);
     let machine = single_core_gemm_gflops();
-    let start = Instant::now();
-    for idx in perm.chunks(batch) {
-        engine.step(&mut st.model, &mut st.optimizer, &mut st.feedback_optimizers, &data.train, idx, 0.005, 0.0);
+    let mut epoch_samples_per_s = Vec::with_capacity(epochs);
+    let mut gemm_only = Vec::with_capacity(epochs);
+    for epoch in 0..epochs {
+        let perm = epoch_permutation(n, 0, epoch as u64);
+        gemm_only.push(gemm_reference(&mlp, batch, chunks));
+        let start = Instant::now();
+        for idx in perm.chunks(batch) {
+            engine.step(&mut st.model, &mut st.optimizer, &mut st.feedback_optimizers, &data.train, idx, 0.005, 0.0);
+        }
+        epoch_samples_per_s.push(n as f64 / start.elapsed().as_secs_f64());
     }
-    let seconds = start.elapsed().as_secs_f64();
-    let samples_per_s = n as f64 / seconds;
+    let samples_per_s = median_finite(&epoch_samples_per_s);
+    let gemm_only = median_finite(&gemm_only);
     Ok(TrainBench {
         rule,
         sizes,
         batch,
         samples: n,
-        seconds,
+        epochs,
+        seconds: n as f64 / samples_per_s,
         samples_per_s,
+        epoch_samples_per_s,
         gemm_only_samples_per_s: gemm_only,
         ratio_to_gemm_only: samples_per_s / gemm_only,
         gflops: samples_per_s * step_flops_per_sample(&mlp) / 1e9,

@@ -16,6 +16,7 @@ use crate::data::DataSplits;
 use crate::error::{Error, Result};
 use crate::linalg::{gemm, view, view_mut};
 use crate::net::{Activation, Mlp, Model, Rule};
+use crate::stats::median_finite;
 use crate::train::{train, CkptSchedule, LrSchedule, OptimizerKind, RunControl, Silent, TrainConfig};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -81,17 +82,6 @@ impl RobustnessBench {
     }
 }
 
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 1 {
-        sorted[mid]
-    } else {
-        0.5 * (sorted[mid - 1] + sorted[mid])
-    }
-}
-
 /// A 784-512x4-10 (or the data's shape) bp net after one epoch of SGD, trained in a
 /// temporary run directory that is removed afterwards.
 pub fn train_one_epoch(data: &DataSplits) -> Result<Model> {
@@ -154,8 +144,8 @@ pub fn pgd_throughput(data: &DataSplits, checkpoint: Option<&Path>, repetitions:
         reference.push(gemm_seconds);
         ratios.push(gemm_seconds / attack_seconds);
     }
-    let seconds = median(&seconds_each);
-    let gemm_only = median(&reference);
+    let seconds = median_finite(&seconds_each);
+    let gemm_only = median_finite(&reference);
 
     let no_exit = AttackSettings { early_exit: false, ..settings.clone() };
     let start = Instant::now();
@@ -178,7 +168,7 @@ pub fn pgd_throughput(data: &DataSplits, checkpoint: Option<&Path>, repetitions:
         gflops: flops / seconds / 1e9,
         gemm_only_seconds: gemm_only,
         gemm_only_images_per_s: images as f64 / gemm_only,
-        ratio_to_gemm_only: median(&ratios),
+        ratio_to_gemm_only: median_finite(&ratios),
         images_per_s_without_early_exit: images as f64 / without_early_exit,
         threads: rayon::current_num_threads(),
     })
