@@ -8,7 +8,7 @@ use diag::analysis::attack::{
 };
 use diag::ckpt::{list_checkpoints, load_checkpoint, RunDir};
 use diag::data::{load, DataSpec, DataSplits, Dataset};
-use diag::net::{init_model, Activation, Feedback, Mlp, Model, Rule};
+use diag::net::{init_model, Activation, Feedback, Mlp, Model, OutputLoss, Rule};
 use diag::train::{train, CkptSchedule, LrSchedule, OptimizerKind, RunControl, Silent, TrainConfig};
 use diag::Error;
 use std::sync::OnceLock;
@@ -141,8 +141,8 @@ fn a_zero_budget_gives_exactly_the_clean_accuracy() {
     }
 }
 
-/// Per-sample cross-entropy of `x` by a direct loop in f64 (independent of the GEMM code).
-fn reference_loss(model: &Model, x: &[f32], y: u8) -> f64 {
+/// Per-sample logits of `x` by a direct loop in f64 (independent of the GEMM code).
+fn reference_logits(model: &Model, x: &[f32]) -> Vec<f64> {
     let mlp = &model.mlp;
     let mut h: Vec<f64> = x.iter().map(|&v| v as f64).collect();
     for l in 0..mlp.num_layers() {
@@ -162,13 +162,27 @@ fn reference_loss(model: &Model, x: &[f32], y: u8) -> f64 {
             a
         };
     }
+    h
+}
+
+/// Per-sample cross-entropy of `x`, in f64.
+fn reference_loss(model: &Model, x: &[f32], y: u8) -> f64 {
+    let h = reference_logits(model, x);
     let max = h.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     h.iter().map(|v| (v - max).exp()).sum::<f64>().ln() + max - h[y as usize]
 }
 
+/// Per-sample logit margin `max_{j != y} z_j - z_y` of `x`, in f64.
+fn reference_margin(model: &Model, x: &[f32], y: u8) -> f64 {
+    let h = reference_logits(model, x);
+    let other =
+        h.iter().enumerate().filter(|&(k, _)| k != y as usize).map(|(_, &v)| v).fold(f64::NEG_INFINITY, f64::max);
+    other - h[y as usize]
+}
+
 #[test]
 fn the_true_input_gradient_equals_central_finite_differences_of_the_loss() {
-    for act in Activation::ALL {
+    for (act, loss) in Activation::ALL.into_iter().flat_map(|a| OutputLoss::ALL.map(|l| (a, l))) {
         let mlp = Mlp::new(&[12, 10, 8, 4], act);
         let mut model = init_model(&mlp, Rule::Fa, 0.0, 7);
         for l in 0..mlp.num_layers() {
@@ -179,7 +193,7 @@ fn the_true_input_gradient_equals_central_finite_differences_of_the_loss() {
         let n = 3;
         let x: Vec<f32> = (0..12 * n).map(|i| (i as f32 * 0.613).sin() * 0.5 + 0.5).collect();
         let y: Vec<u8> = vec![0, 2, 3];
-        let grad = loss_input_gradient(&model, &GradientSource::True, &x, &y).unwrap();
+        let grad = loss_input_gradient(&model, &GradientSource::True, loss, &x, &y).unwrap();
         // f64 reference loss, so the difference quotient is limited only by truncation
         // (h^2) and the gradient by f32 round-off: 1e-3 relative is ample yet sharp.
         let h = 1e-4;
@@ -188,12 +202,19 @@ fn the_true_input_gradient_equals_central_finite_differences_of_the_loss() {
                 let mut xs: Vec<f32> = x[s * 12..(s + 1) * 12].to_vec();
                 let orig = xs[k];
                 xs[k] = orig + h;
-                let up = reference_loss(&model, &xs, y[s]);
+                let reference = |xs: &[f32]| match loss {
+                    OutputLoss::CrossEntropy => reference_loss(&model, xs, y[s]),
+                    OutputLoss::Margin => reference_margin(&model, xs, y[s]),
+                };
+                let up = reference(&xs);
                 xs[k] = orig - h;
-                let down = reference_loss(&model, &xs, y[s]);
+                let down = reference(&xs);
                 let fd = (up - down) / (2.0 * h as f64);
                 let g = grad[s * 12 + k] as f64;
-                assert!((fd - g).abs() <= 1e-3 * (fd.abs() + 1e-2), "{act} sample {s} input {k}: fd {fd} vs {g}");
+                assert!(
+                    (fd - g).abs() <= 1e-3 * (fd.abs() + 1e-2),
+                    "{act} {loss} sample {s} input {k}: fd {fd} vs {g}"
+                );
             }
         }
     }
@@ -206,11 +227,11 @@ fn the_feedback_gradient_of_a_model_with_transposed_feedback_is_the_true_gradien
     mirrored.rule = Rule::Fa;
     mirrored.feedback = Feedback::Matrices((0..bp.mlp.num_layers()).map(|l| bp.weight_t(l).to_vec()).collect());
     let (x, y) = clean_inputs(test_split(), 20);
-    let truth = loss_input_gradient(bp, &GradientSource::True, &x, &y).unwrap();
-    let feedback = loss_input_gradient(&mirrored, &GradientSource::Feedback, &x, &y).unwrap();
+    let truth = loss_input_gradient(bp, &GradientSource::True, OutputLoss::CrossEntropy, &x, &y).unwrap();
+    let feedback = loss_input_gradient(&mirrored, &GradientSource::Feedback, OutputLoss::CrossEntropy, &x, &y).unwrap();
     assert_eq!(truth, feedback, "B_l = W_l^T: identical arithmetic, identical bits");
     // and bp's own feedback path is its true gradient
-    assert_eq!(truth, loss_input_gradient(bp, &GradientSource::Feedback, &x, &y).unwrap());
+    assert_eq!(truth, loss_input_gradient(bp, &GradientSource::Feedback, OutputLoss::CrossEntropy, &x, &y).unwrap());
     // whole attacks agree too
     let s = settings(AttackKind::Pgd, &[0.05], 100);
     let fb = AttackSettings { gradient: GradientSource::Feedback, ..s.clone() };
@@ -225,8 +246,8 @@ fn the_feedback_gradient_of_a_model_with_transposed_feedback_is_the_true_gradien
 fn a_random_feedback_path_differs_from_the_true_gradient_and_dfa_has_none() {
     let fa = trained(Rule::Fa);
     let (x, y) = clean_inputs(test_split(), 5);
-    let truth = loss_input_gradient(fa, &GradientSource::True, &x, &y).unwrap();
-    let feedback = loss_input_gradient(fa, &GradientSource::Feedback, &x, &y).unwrap();
+    let truth = loss_input_gradient(fa, &GradientSource::True, OutputLoss::CrossEntropy, &x, &y).unwrap();
+    let feedback = loss_input_gradient(fa, &GradientSource::Feedback, OutputLoss::CrossEntropy, &x, &y).unwrap();
     assert_ne!(truth, feedback);
     let dfa = init_model(&Mlp::new(&[784, 16, 10], Activation::Relu), Rule::Dfa, 0.0, 1);
     let s = AttackSettings { gradient: GradientSource::Feedback, ..settings(AttackKind::Pgd, &[0.1], 10) };
@@ -357,7 +378,7 @@ fn transfer_crafts_on_the_source_and_rejects_mismatched_models() {
     let message = err.to_string();
     assert!(message.contains("100 inputs") && message.contains("784") && message.contains("narrow"), "{message}");
     let x = vec![0.5f32; 784];
-    assert!(loss_input_gradient(model, &wrong.gradient, &x, &[1]).is_err());
+    assert!(loss_input_gradient(model, &wrong.gradient, OutputLoss::CrossEntropy, &x, &[1]).is_err());
 }
 
 #[test]
@@ -424,4 +445,36 @@ fn bad_data_and_sample_counts_are_reported_not_panicked_on() {
     assert!(err.to_string().contains("784 values but the model takes 10"), "{err}");
     let bad = AttackSettings { eps: vec![2.0], ..settings(AttackKind::Pgd, &[0.1], 10) };
     assert!(evaluate_robustness(model, test_split(), &bad).unwrap_err().to_string().starts_with("--eps"));
+}
+
+/// A model whose softmax saturates (its logits scaled by 1e4): the cross-entropy gradient of
+/// a confidently classified sample underflows to zero and PGD stalls, while the margin's
+/// gradient does not depend on the scale. The margin attack must break strictly more
+/// samples, and its perturbations stay inside the ball and the box.
+#[test]
+fn the_margin_loss_attacks_a_saturated_model_that_cross_entropy_cannot_move() {
+    let mut saturated = trained(Rule::Bp).clone();
+    let last = saturated.mlp.num_layers() - 1;
+    let range = saturated.mlp.layer_range(last);
+    for p in &mut saturated.params[range] {
+        *p *= 1e4;
+    }
+    let (x, y) = clean_inputs(test_split(), 50);
+    let ce = loss_input_gradient(&saturated, &GradientSource::True, OutputLoss::CrossEntropy, &x, &y).unwrap();
+    let margin = loss_input_gradient(&saturated, &GradientSource::True, OutputLoss::Margin, &x, &y).unwrap();
+    let zero_columns = |g: &[f32]| g.chunks(784).filter(|c| c.iter().all(|&v| v == 0.0)).count();
+    assert!(zero_columns(&ce) > 25, "most cross-entropy gradients vanish: {}", zero_columns(&ce));
+    assert_eq!(zero_columns(&margin), 0, "no margin gradient vanishes");
+
+    let eps = 0.05;
+    let ce_settings = AttackSettings { random_start: false, ..settings(AttackKind::Pgd, &[eps], 200) };
+    let margin_settings = AttackSettings { loss: OutputLoss::Margin, ..ce_settings.clone() };
+    let with_ce = evaluate_robustness(&saturated, test_split(), &ce_settings).unwrap();
+    let with_margin = evaluate_robustness(&saturated, test_split(), &margin_settings).unwrap();
+    assert_eq!(with_ce.clean_accuracy, with_margin.clean_accuracy);
+    let (ce_acc, margin_acc) = (with_ce.per_eps[0].robust_accuracy, with_margin.per_eps[0].robust_accuracy);
+    // (here: cross-entropy 83.5% = the clean accuracy, margin 40.5%)
+    assert!(margin_acc + 0.2 < ce_acc, "margin {margin_acc} vs cross-entropy {ce_acc}");
+    assert_eq!(with_margin.settings.loss, Some(OutputLoss::Margin));
+    assert_in_ball(&perturb(&saturated, test_split(), &margin_settings, eps).unwrap(), Norm::Linf, "margin pgd");
 }

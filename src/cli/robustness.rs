@@ -9,6 +9,7 @@ use diag::analysis::attack::{
     RobustnessReport,
 };
 use diag::ckpt::{load_checkpoint, resolve_checkpoint, CkptSelector, RunDir, RunInfo};
+use diag::net::OutputLoss;
 use diag::plot::{Axis, Figure, Layer, Panel, Width};
 use diag::report::series::{grouped_lines, RunLabel, RunSeries};
 use serde_json::json;
@@ -45,6 +46,10 @@ pub struct RobustnessArgs {
     /// transfer:RUN_DIR (crafted on another run's last checkpoint).
     #[arg(long, default_value = "true", value_delimiter = ',')]
     grad: Vec<String>,
+    /// Loss the attacks ascend: ce (softmax cross-entropy, the paper's) or margin (the
+    /// Carlini-Wagner logit margin, whose gradient survives a saturated softmax).
+    #[arg(long, default_value = "ce")]
+    loss: OutputLoss,
     /// Data to attack. [default: the run's own]
     #[arg(long)]
     data: Option<String>,
@@ -178,7 +183,7 @@ pub fn run(args: RobustnessArgs) -> anyhow::Result<()> {
         let data = &data_cache[&spec];
         let split = if args.split == "train" { &data.train } else { &data.test };
         if args.out.is_some() {
-            let settings = AttackSettings { seed: args.seed, ..AttackSettings::pgd(vec![0.1]) };
+            let settings = AttackSettings { seed: args.seed, loss: args.loss, ..AttackSettings::pgd(vec![0.1]) };
             let grid =
                 adversarial_examples(&model, split, &settings, 0.1, 4).with_context(|| path.display().to_string())?;
             let slug: String = path.file_name().map_or("run".into(), |n| {
@@ -215,6 +220,7 @@ pub fn run(args: RobustnessArgs) -> anyhow::Result<()> {
                     restarts: if kind == AttackKind::Pgd { args.restarts } else { 1 },
                     seed: args.seed,
                     gradient: if noise { GradientSource::True } else { source.clone() },
+                    loss: args.loss,
                     samples,
                     ..AttackSettings::pgd(vec![])
                 };
@@ -257,7 +263,7 @@ pub fn run(args: RobustnessArgs) -> anyhow::Result<()> {
     }
     if let Some(out) = &args.out {
         let command = command_line();
-        let mut figs = figures(&results, &kinds, &command);
+        let mut figs = figures(&results, &kinds, args.loss, &command);
         figs.extend(grids.iter().filter_map(|(info, grid, name)| example_figure(info, grid, name, &command)));
         write_figures(out, &figs, "diag robustness")?;
     }
@@ -278,7 +284,11 @@ fn claim(info: &RunInfo, kind: AttackKind, gradient: &str) -> &'static str {
     }
 }
 
-fn figures(results: &[Attacked], kinds: &[AttackKind], command: &str) -> Vec<Figure> {
+fn figures(results: &[Attacked], kinds: &[AttackKind], loss: OutputLoss, command: &str) -> Vec<Figure> {
+    let ascending = match loss {
+        OutputLoss::CrossEntropy => "ascending the cross-entropy",
+        OutputLoss::Margin => "ascending the logit margin",
+    };
     let series = |kind: AttackKind, grad: &str| -> Vec<RunSeries> {
         results
             .iter()
@@ -298,10 +308,11 @@ fn figures(results: &[Attacked], kinds: &[AttackKind], command: &str) -> Vec<Fig
         }
     };
     let mut main = Figure::new("robust_accuracy")
-        .caption(
-            "Accuracy under attack against the budget, with the exact (true) input gradient for FGSM and PGD, \
-             and under additive Gaussian noise (clipped to [0, 1]). Mean and ±1 sd band over seeds where runs share a configuration.",
-        )
+        .caption(format!(
+            "Accuracy under attack against the budget, with the exact (true) input gradient for FGSM and PGD \
+                 ({ascending}), and under additive Gaussian noise (clipped to [0, 1]). Mean and ±1 sd band over seeds \
+                 where runs share a configuration."
+        ))
         .command(command)
         .width(Width::DoubleColumn)
         .columns(kinds.len());

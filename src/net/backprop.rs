@@ -9,6 +9,7 @@
 
 use super::{Activation, ErrorPath, Mlp};
 use crate::linalg::{gemm, vectorized, view, view_mut};
+use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
 /// Loss and accuracy counts over a batch.
@@ -33,6 +34,48 @@ impl BatchStats {
         self.loss_sum += other.loss_sum;
         self.correct += other.correct;
         self.count += other.count;
+    }
+}
+
+/// The loss at the logits whose gradient a backward pass carries. Training always uses
+/// cross-entropy; attacks may follow the margin instead.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OutputLoss {
+    /// Softmax cross-entropy (nats): error `softmax(z) - onehot(y)`.
+    #[default]
+    #[serde(rename = "ce")]
+    CrossEntropy,
+    /// The Carlini-Wagner margin `max_{j != y} z_j - z_y` (positive iff misclassified):
+    /// error `onehot(j*) - onehot(y)` at the runner-up `j*`. Unlike cross-entropy its
+    /// gradient does not vanish where the softmax saturates.
+    #[serde(rename = "margin")]
+    Margin,
+}
+
+impl OutputLoss {
+    pub const ALL: [OutputLoss; 2] = [OutputLoss::CrossEntropy, OutputLoss::Margin];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputLoss::CrossEntropy => "ce",
+            OutputLoss::Margin => "margin",
+        }
+    }
+}
+
+impl std::fmt::Display for OutputLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for OutputLoss {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        OutputLoss::ALL
+            .into_iter()
+            .find(|l| l.name() == s)
+            .ok_or_else(|| format!("unknown loss '{s}' (expected ce or margin)"))
     }
 }
 
@@ -168,17 +211,7 @@ impl Mlp {
             .enumerate()
         {
             let y = y as usize;
-            let (argmax, max) =
-                z.iter().enumerate().fold(
-                    (0, f32::NEG_INFINITY),
-                    |best, (k, &v)| {
-                        if v > best.1 {
-                            (k, v)
-                        } else {
-                            best
-                        }
-                    },
-                );
+            let (argmax, max) = first_max(z, None);
             let mut sum = 0f32;
             for (ek, &zk) in e.iter_mut().zip(z) {
                 *ek = (zk - max).exp();
@@ -195,6 +228,47 @@ impl Mlp {
                 stats.correct += 1;
             }
             each(sample, loss, argmax == y);
+        }
+        stats
+    }
+
+    /// As [`Mlp::loss_and_output_error_each`] for any [`OutputLoss`]: writes the loss's
+    /// gradient at the logits into the last `delta`, calls `each(sample, loss, correct)` and
+    /// returns the statistics (`loss_sum` sums the chosen loss).
+    pub fn output_error_each(
+        &self,
+        loss: OutputLoss,
+        labels: &[u8],
+        ws: &mut Workspace,
+        mut each: impl FnMut(usize, f32, bool),
+    ) -> BatchStats {
+        if loss == OutputLoss::CrossEntropy {
+            return self.loss_and_output_error_each(labels, ws, each);
+        }
+        let n = ws.n;
+        let classes = self.classes();
+        let last = self.num_layers() - 1;
+        let mut stats = BatchStats { count: n, ..BatchStats::default() };
+        let (logits, err) = (&ws.pre[last], &mut ws.delta[last]);
+        for (sample, ((z, e), &y)) in logits[..classes * n]
+            .chunks_exact(classes)
+            .zip(err[..classes * n].chunks_exact_mut(classes))
+            .zip(labels)
+            .enumerate()
+        {
+            let y = y as usize;
+            let argmax = first_max(z, None).0;
+            let (runner_up, z_other) = first_max(z, Some(y));
+            let margin = z_other - z[y];
+            e.fill(0.0);
+            if runner_up < classes && runner_up != y {
+                e[runner_up] = 1.0;
+                e[y] = -1.0;
+            }
+            stats.loss_sum += margin as f64;
+            let correct = argmax == y;
+            stats.correct += usize::from(correct);
+            each(sample, margin, correct);
         }
         stats
     }
@@ -289,6 +363,14 @@ impl Mlp {
         };
         gemm(view_mut(out, din, n), false, m, view(&ws.delta[0], dout, n), 1.0);
     }
+}
+
+/// The first index of the largest of `z` (skipping index `skip`) and its value; index 0
+/// (or 1 when skipping 0) and minus infinity when no value exceeds minus infinity.
+fn first_max(z: &[f32], skip: Option<usize>) -> (usize, f32) {
+    let start = usize::from(skip == Some(0));
+    let candidates = z.iter().enumerate().filter(|&(k, _)| Some(k) != skip);
+    candidates.fold((start, f32::NEG_INFINITY), |best, (k, &v)| if v > best.1 { (k, v) } else { best })
 }
 
 /// `h = phi(a)` elementwise.
@@ -417,6 +499,34 @@ mod tests {
         let scratch = model.feedback_matrices().unwrap_or_default();
         model.mlp.backward(&model.params, model.error_path(&scratch), x, &mut ws, 1.0 / n as f32, &mut grad, false);
         (stats.mean_loss(), grad)
+    }
+
+    #[test]
+    fn margin_error_is_the_runner_up_minus_the_label_with_first_index_ties() {
+        // One linear layer from 3 inputs to 3 classes with the identity as weight, so the
+        // logits are the inputs themselves.
+        let mlp = Mlp::new(&[3, 3], Activation::Linear);
+        let mut params = vec![0f32; mlp.num_params()];
+        for k in 0..3 {
+            params[k * 3 + k] = 1.0;
+        }
+        let x = [0.5, 2.0, 2.0, /* */ 3.0, 1.0, -1.0, /* */ 1.0, 1.0, 0.0];
+        let labels = [0u8, 0, 2];
+        let mut ws = Workspace::new(&mlp, 3);
+        mlp.forward(&params, &x, 3, &mut ws);
+        let mut seen = Vec::new();
+        let stats = mlp.output_error_each(OutputLoss::Margin, &labels, &mut ws, |j, m, c| seen.push((j, m, c)));
+        // sample 0: label 0 (0.5), runner-up the first of the tied 2.0s (class 1): misclassified
+        // sample 1: label 0 (3.0), runner-up class 1 (1.0): correct, margin -2
+        // sample 2: label 2 (0.0), runner-up the first of the tied 1.0s (class 0)
+        assert_eq!(seen, vec![(0, 1.5, false), (1, -2.0, true), (2, 1.0, false)]);
+        assert_eq!(&ws.delta[0][..9], &[-1.0, 1.0, 0.0, -1.0, 1.0, 0.0, 1.0, 0.0, -1.0]);
+        assert_eq!((stats.correct, stats.count, stats.loss_sum), (1, 3, 0.5));
+        // cross-entropy through the same entry point is the training loss, bit for bit
+        let ce = mlp.output_error_each(OutputLoss::CrossEntropy, &labels, &mut ws, |_, _, _| {});
+        let delta_ce = ws.delta[0].clone();
+        assert_eq!(ce, mlp.loss_and_output_error(&labels, &mut ws));
+        assert_eq!(delta_ce, ws.delta[0]);
     }
 
     #[test]

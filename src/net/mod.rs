@@ -18,7 +18,7 @@ mod init;
 pub mod rop;
 
 pub(crate) use backprop::add_column_sums;
-pub use backprop::{BatchStats, Workspace};
+pub use backprop::{BatchStats, OutputLoss, Workspace};
 pub use eval::evaluate;
 pub use init::{he_normal, init_model, soft_align};
 pub use rop::HessianOperator;

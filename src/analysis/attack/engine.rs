@@ -22,7 +22,7 @@
 use super::settings::{AttackKind, AttackSettings, GradientSource, Norm};
 use super::step;
 use crate::data::Dataset;
-use crate::net::{ErrorPath, Feedback, Model, Workspace};
+use crate::net::{ErrorPath, Feedback, Model, OutputLoss, Workspace};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -60,6 +60,8 @@ pub(crate) struct Plan {
     pub restarts: u32,
     pub early_exit: bool,
     pub seed: u64,
+    /// The loss whose gradient the steps ascend (and whose value picks the worst restart).
+    pub loss: OutputLoss,
 }
 
 impl Plan {
@@ -74,6 +76,7 @@ impl Plan {
             restarts: 1,
             early_exit: true,
             seed: 0,
+            loss: OutputLoss::CrossEntropy,
         }
     }
 
@@ -98,6 +101,7 @@ impl Plan {
             restarts: settings.effective_restarts() as u32,
             early_exit: settings.early_exit,
             seed: settings.seed,
+            loss: settings.loss,
         }
     }
 }
@@ -319,11 +323,11 @@ impl Worker {
 
     /// Input gradients of the first `cols` iterates into `grad`; the attacked model's
     /// forward pass must hold those columns first.
-    fn gradients(&mut self, model: &Model, attacker: &Attacker<'_>, cols: usize) {
+    fn gradients(&mut self, model: &Model, attacker: &Attacker<'_>, loss: OutputLoss, cols: usize) {
         match (attacker.transfer, &mut self.source_ws) {
             (Some(src), Some(ws)) => {
                 src.mlp.forward(&src.params, &self.x_iter, cols, ws);
-                src.mlp.loss_and_output_error(&self.labels[..cols], ws);
+                src.mlp.output_error_each(loss, &self.labels[..cols], ws, |_, _, _| {});
                 src.mlp.propagate_errors(&src.params, ErrorPath::Transpose, ws);
                 src.mlp.input_gradient(&src.params, ErrorPath::Transpose, ws, &mut self.grad);
             }
@@ -413,7 +417,7 @@ impl Worker {
             let cols = n.max(2);
             model.mlp.forward(&model.params, &self.x_iter, cols, &mut self.target_ws);
             let (loss, correct) = (&mut self.loss, &mut self.correct);
-            model.mlp.loss_and_output_error_each(&self.labels[..cols], &mut self.target_ws, |j, l, c| {
+            model.mlp.output_error_each(plan.loss, &self.labels[..cols], &mut self.target_ws, |j, l, c| {
                 if j < n {
                     loss[j] = l;
                     correct[j] = c;
@@ -427,7 +431,7 @@ impl Worker {
             // Stepping columns first, so the backward pass runs on them alone.
             let stepping = self.partition_stepping(n);
             if stepping > 0 {
-                self.gradients(model, attacker, stepping.max(2));
+                self.gradients(model, attacker, plan.loss, stepping.max(2));
                 self.work.backward += stepping as u64;
                 for j in 0..stepping {
                     let (x0, g) = (&self.x_clean[j * dim..(j + 1) * dim], &self.grad[j * dim..(j + 1) * dim]);

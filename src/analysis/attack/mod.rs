@@ -34,6 +34,7 @@ pub use settings::{
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+pub use crate::net::OutputLoss;
 use crate::net::{Model, Rule, Workspace};
 use engine::{Attacker, Plan, PlanOutcome, SampleOutcome, WorkerPool};
 use serde::{Deserialize, Serialize};
@@ -66,7 +67,8 @@ pub struct EpsResult {
     pub clean_accuracy: f64,
     /// Fraction of the samples classified correctly on their perturbed input.
     pub robust_accuracy: f64,
-    /// Mean cross-entropy on the perturbed inputs (nats).
+    /// Mean of the attack's loss on the perturbed inputs: cross-entropy (nats) or, with
+    /// `settings.loss = margin`, the logit margin.
     pub adversarial_loss: f64,
     /// Fraction of the samples correct clean whose perturbed input is misclassified
     /// (NaN, serialised as null, when no sample is correct clean).
@@ -286,9 +288,15 @@ pub fn adversarial_examples(
     Ok(ExampleGrid { settings: settings.echo(count), eps, dim, examples })
 }
 
-/// The per-sample input gradient of the loss (`dim x n`, like `x`) along `gradient`, for
+/// The per-sample input gradient of `loss` (`dim x n`, like `x`) along `gradient`, for
 /// the `n` samples in `x` with labels `y`: the gradient the attacks follow.
-pub fn loss_input_gradient(model: &Model, gradient: &GradientSource, x: &[f32], y: &[u8]) -> Result<Vec<f32>> {
+pub fn loss_input_gradient(
+    model: &Model,
+    gradient: &GradientSource,
+    loss: OutputLoss,
+    x: &[f32],
+    y: &[u8],
+) -> Result<Vec<f32>> {
     let settings = AttackSettings { gradient: gradient.clone(), ..AttackSettings::pgd(vec![0.0]) };
     settings.check_model(model)?;
     let n = y.len();
@@ -310,7 +318,7 @@ pub fn loss_input_gradient(model: &Model, gradient: &GradientSource, x: &[f32], 
         return Ok(grad);
     }
     target.mlp.forward(&target.params, x, n, &mut ws);
-    target.mlp.loss_and_output_error(y, &mut ws);
+    target.mlp.output_error_each(loss, y, &mut ws, |_, _, _| {});
     let path = attacker.path();
     target.mlp.propagate_errors(&target.params, path, &mut ws);
     target.mlp.input_gradient(&target.params, path, &ws, &mut grad);

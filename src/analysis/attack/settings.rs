@@ -2,7 +2,7 @@
 //! and echoed into every result.
 
 use crate::error::{Error, Result};
-use crate::net::{Feedback, Model, Rule};
+use crate::net::{Feedback, Model, OutputLoss, Rule};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -116,6 +116,9 @@ pub struct AttackSettings {
     /// draws from its own stream, so results do not depend on batching or threads.
     pub seed: u64,
     pub gradient: GradientSource,
+    /// The loss whose input gradient the attack ascends (`--loss`): cross-entropy (the
+    /// default, `SPEC.md`) or the margin, which keeps a gradient where the softmax saturates.
+    pub loss: OutputLoss,
     /// Evaluate the first N samples of the split (`--samples`); `None`: all of them.
     pub samples: Option<usize>,
     /// Samples per active batch of one worker (`--batch`); speed only.
@@ -138,6 +141,7 @@ impl AttackSettings {
             random_start: true,
             seed: DEFAULT_SEED,
             gradient: GradientSource::True,
+            loss: OutputLoss::CrossEntropy,
             samples: None,
             batch: DEFAULT_BATCH,
             early_exit: true,
@@ -293,6 +297,7 @@ impl AttackSettings {
                 GradientSource::Transfer { name, .. } => Some(name.clone()),
                 _ => None,
             },
+            loss: (self.attack != AttackKind::Noise).then_some(self.loss),
             samples,
             seed: self.seed,
             early_exit: self.early_exit,
@@ -317,10 +322,18 @@ pub struct AttackEcho {
     pub gradient: GradientName,
     /// The transfer model's name (e.g. its checkpoint path), for `gradient = transfer`.
     pub transfer_source: Option<String>,
+    /// The loss the attack ascends; `None` for noise. Absent from results written before
+    /// the option existed, which all used cross-entropy.
+    #[serde(default = "cross_entropy")]
+    pub loss: Option<OutputLoss>,
     /// Number of evaluated samples (the first ones of the split).
     pub samples: usize,
     pub seed: u64,
     pub early_exit: bool,
+}
+
+fn cross_entropy() -> Option<OutputLoss> {
+    Some(OutputLoss::CrossEntropy)
 }
 
 macro_rules! name_enum {
