@@ -87,7 +87,7 @@ pub struct ConfigFlags {
     /// Write a train-metrics record every N steps. [default: 50]
     #[arg(long)]
     log_every: Option<u64>,
-    /// Split each batch into this many chunks computed in parallel (results do not depend on the thread count). [default: 2]
+    /// Split each step into this many groups computed in parallel, each owning a slice of every layer's units (results do not depend on the thread count). [default: 2]
     #[arg(long)]
     chunks: Option<usize>,
     /// Also count a batch mean loss above this many nats as divergence (NaN/Inf always is). [default: off]

@@ -110,6 +110,13 @@ impl Workspace {
         self.capacity
     }
 
+    /// Declares the next pass to hold `n` samples, for callers that fill the buffers
+    /// themselves (the training engine).
+    pub(crate) fn set_batch_len(&mut self, n: usize) {
+        assert!(n <= self.capacity, "batch of {n} exceeds workspace capacity {}", self.capacity);
+        self.n = n;
+    }
+
     /// Samples in the last forward pass.
     pub fn batch_len(&self) -> usize {
         self.n
@@ -374,7 +381,7 @@ fn first_max(z: &[f32], skip: Option<usize>) -> (usize, f32) {
 }
 
 /// `h = phi(a)` elementwise.
-fn activate(act_fn: Activation, pre: &[f32], act: &mut [f32]) {
+pub(crate) fn activate(act_fn: Activation, pre: &[f32], act: &mut [f32]) {
     #[inline(always)]
     fn map(pre: &[f32], act: &mut [f32], f: impl Fn(f32) -> f32) {
         for (h, &a) in act.iter_mut().zip(pre) {
@@ -402,7 +409,7 @@ fn activate(act_fn: Activation, pre: &[f32], act: &mut [f32]) {
 }
 
 /// `delta *= phi'(a)` elementwise, with `phi'` evaluated from `a` (`pre`) and `h = phi(a)` (`act`).
-fn multiply_by_derivative(act_fn: Activation, pre: &[f32], act: &[f32], delta: &mut [f32]) {
+pub(crate) fn multiply_by_derivative(act_fn: Activation, pre: &[f32], act: &[f32], delta: &mut [f32]) {
     #[inline(always)]
     fn scale(pre: &[f32], act: &[f32], delta: &mut [f32], f: impl Fn(f32, f32) -> f32) {
         for ((d, &a), &h) in delta.iter_mut().zip(pre).zip(act) {

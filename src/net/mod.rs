@@ -17,7 +17,7 @@ mod eval;
 mod init;
 pub mod rop;
 
-pub(crate) use backprop::add_column_sums;
+pub(crate) use backprop::{activate, add_column_sums, multiply_by_derivative};
 pub use backprop::{BatchStats, OutputLoss, Workspace};
 pub use eval::evaluate;
 pub use init::{he_normal, init_model, soft_align};

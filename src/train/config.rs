@@ -141,8 +141,8 @@ pub struct TrainConfig {
     /// record, since accuracy can stay high while the loss explodes.
     #[serde(default)]
     pub divergence_loss: Option<f64>,
-    /// The batch is split into this many equal chunks whose gradients are computed in
-    /// parallel and summed in a fixed order (results never depend on the thread count).
+    /// A step's work is split into this many groups computed in parallel, each owning a
+    /// fixed slice of every layer's units (results never depend on the thread count).
     pub chunks: usize,
 }
 
