@@ -243,7 +243,7 @@ fn block_gradient(
 fn gather(data: &Dataset, indices: &[usize], groups: usize, x: &mut [f32], y: &mut [u8]) {
     let n = indices.len();
     let d0 = data.dim;
-    let (xs, ys) = (Shared::new(x), SharedBytes::new(y));
+    let (xs, ys) = (Shared::new(x), Shared::new(y));
     (0..groups).into_par_iter().for_each(|g| {
         let r = g * n / groups..(g + 1) * n / groups;
         // SAFETY: group g writes samples r only; the groups' ranges are disjoint.
@@ -327,39 +327,29 @@ fn backward_layer(mlp: &Mlp, params: &[f32], path: ErrorPath<'_>, i: usize, ws: 
     });
 }
 
-/// A mutable slice shared across the column groups of phase 2, each of which touches a
-/// disjoint set of ranges.
-#[derive(Clone, Copy)]
-struct Shared {
-    ptr: *mut f32,
+/// A mutable slice shared across the groups of a parallel section, each of which touches
+/// a disjoint set of ranges.
+struct Shared<T = f32> {
+    ptr: *mut T,
     len: usize,
 }
 
-// SAFETY: `Shared` is only dereferenced through `range`, whose callers guarantee that
-// concurrently used ranges are disjoint.
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
+// SAFETY: `Shared` is only dereferenced through `range` and `rows`, whose callers
+// guarantee that concurrently used ranges are disjoint.
+unsafe impl<T: Send> Send for Shared<T> {}
+unsafe impl<T: Send> Sync for Shared<T> {}
 
-impl Shared {
-    fn new(data: &mut [f32]) -> Shared {
+impl<T> Shared<T> {
+    fn new(data: &mut [T]) -> Shared<T> {
         Shared { ptr: data.as_mut_ptr(), len: data.len() }
     }
 
     /// # Safety
     /// No other live reference may overlap `r`.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn range(&self, r: Range<usize>) -> &mut [f32] {
+    unsafe fn range(&self, r: Range<usize>) -> &mut [T] {
         assert!(r.start <= r.end && r.end <= self.len, "range {r:?} out of bounds {}", self.len);
         std::slice::from_raw_parts_mut(self.ptr.add(r.start), r.len())
-    }
-
-    /// Rows `r` of the column-major `rows x cols` matrix stored in the buffer.
-    ///
-    /// # Safety
-    /// No other live reference may overlap those rows.
-    unsafe fn rows(&self, r: Range<usize>, rows: usize, cols: usize) -> MatMut<'_, f32> {
-        assert!(r.end <= rows && rows * cols <= self.len, "rows {r:?} of a {rows} x {cols} matrix in {}", self.len);
-        MatMut::from_raw_parts_mut(self.ptr.add(r.start), r.len(), cols, 1, rows as isize)
     }
 
     /// Like `range`, but an empty slice when the buffer is empty (SGD has no second moment).
@@ -367,7 +357,7 @@ impl Shared {
     /// # Safety
     /// As for `range`.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn range_or_empty(&self, r: Range<usize>) -> &mut [f32] {
+    unsafe fn range_or_empty(&self, r: Range<usize>) -> &mut [T] {
         if self.len == 0 {
             &mut []
         } else {
@@ -376,28 +366,14 @@ impl Shared {
     }
 }
 
-/// [`Shared`] for bytes (the labels).
-#[derive(Clone, Copy)]
-struct SharedBytes {
-    ptr: *mut u8,
-    len: usize,
-}
-
-// SAFETY: as for `Shared`.
-unsafe impl Send for SharedBytes {}
-unsafe impl Sync for SharedBytes {}
-
-impl SharedBytes {
-    fn new(data: &mut [u8]) -> SharedBytes {
-        SharedBytes { ptr: data.as_mut_ptr(), len: data.len() }
-    }
-
+impl Shared<f32> {
+    /// Rows `r` of the column-major `rows x cols` matrix stored in the buffer.
+    ///
     /// # Safety
-    /// No other live reference may overlap `r`.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn range(&self, r: Range<usize>) -> &mut [u8] {
-        assert!(r.start <= r.end && r.end <= self.len, "range {r:?} out of bounds {}", self.len);
-        std::slice::from_raw_parts_mut(self.ptr.add(r.start), r.len())
+    /// No other live reference may overlap those rows.
+    unsafe fn rows(&self, r: Range<usize>, rows: usize, cols: usize) -> MatMut<'_, f32> {
+        assert!(r.end <= rows && rows * cols <= self.len, "rows {r:?} of a {rows} x {cols} matrix in {}", self.len);
+        MatMut::from_raw_parts_mut(self.ptr.add(r.start), r.len(), cols, 1, rows as isize)
     }
 }
 
