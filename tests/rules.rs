@@ -7,7 +7,9 @@ mod util;
 use diag::ckpt::{list_checkpoints, load_checkpoint, RunDir};
 use diag::data::{DataSplits, Dataset};
 use diag::net::{init_model, Activation, Feedback, Mlp, Model, Rule, Workspace};
-use diag::train::{train, CkptSchedule, LrSchedule, OptimizerKind, RunControl, Silent, TrainConfig};
+use diag::train::{
+    train, BatchEngine, CkptSchedule, LrSchedule, Optimizer, OptimizerKind, RunControl, Silent, TrainConfig,
+};
 use util::{dphi, phi};
 
 /// `W_l[o][k]` from the stored `W_l^T` (`d_in x d_out` column-major).
@@ -217,5 +219,59 @@ fn same_seed_gives_bit_identical_checkpoints_and_resume_continues_exactly() {
             assert_eq!(la, lc, "{rule}: metrics after resume");
         }
         assert_eq!(ma.lines().count(), mc.lines().count(), "{rule}: metric records after resume");
+    }
+}
+
+/// The training engine's step (each layer's units split over groups, run on the thread
+/// pool) applies exactly `-lr` times the rule's update of the direct f64 computation, for
+/// every rule and any number of groups, and gives the same bits on one thread as on two.
+#[test]
+fn the_engine_step_applies_the_rule_update_whatever_the_groups_and_threads() {
+    let (d, classes, n) = (7, 3, 10);
+    let data = Dataset {
+        pixels: (0..n * d).map(|i| ((i * 37 + 11) % 256) as u8).collect(),
+        labels: (0..n).map(|i| (i % classes) as u8).collect(),
+        dim: d,
+        classes,
+    };
+    let indices: Vec<usize> = (0..n).rev().collect();
+    let mut x = vec![0f32; d * n];
+    let mut y = vec![0u8; n];
+    data.fill_batch(&indices, &mut x, &mut y);
+    let lr = 0.1;
+    let step = |model: &Model, groups: usize, threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut model = model.clone();
+            let kind = OptimizerKind::Sgd { momentum: 0.0 };
+            let mut opt = Optimizer::new(kind, model.mlp.num_params());
+            let mut fb_opt: Vec<Optimizer> = match (&model.feedback, model.rule) {
+                (Feedback::Matrices(b), Rule::Kp) => b.iter().map(|b| Optimizer::new(kind, b.len())).collect(),
+                _ => Vec::new(),
+            };
+            let mut engine = BatchEngine::new(&model, n, groups);
+            let outcome = engine.step(&mut model, &mut opt, &mut fb_opt, &data, &indices, lr, 0.0);
+            assert!(outcome.loss_finite && outcome.params_finite);
+            model
+        })
+    };
+    for act in [Activation::Relu, Activation::Tanh] {
+        let mlp = Mlp::new(&[d, 6, 5, 4, classes], act);
+        for rule in Rule::ALL {
+            let model = init_model(&mlp, rule, 0.6, 21);
+            let want = reference_update(&model, &x, &y);
+            let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+            for groups in [1, 2, 3] {
+                let after = step(&model, groups, 2);
+                assert!(after == step(&model, groups, 1), "{rule} {act} {groups} groups: one thread vs two");
+                for (k, ((a, b), r)) in after.params.iter().zip(&model.params).zip(&want).enumerate() {
+                    let applied = (*b as f64 - *a as f64) / lr as f64;
+                    assert!(
+                        (applied - r).abs() <= 1e-5 * scale,
+                        "{rule} {act} {groups} groups, param {k}: {applied} vs {r}"
+                    );
+                }
+            }
+        }
     }
 }
