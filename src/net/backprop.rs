@@ -204,6 +204,19 @@ impl Mlp {
         &self,
         labels: &[u8],
         ws: &mut Workspace,
+        each: impl FnMut(usize, f32, bool),
+    ) -> BatchStats {
+        self.output_error_each(OutputLoss::CrossEntropy, labels, ws, each)
+    }
+
+    /// As [`Mlp::loss_and_output_error_each`] for any [`OutputLoss`]: writes the loss's
+    /// gradient at the logits into the last `delta`, calls `each(sample, loss, correct)` and
+    /// returns the statistics (`loss_sum` sums the chosen loss).
+    pub fn output_error_each(
+        &self,
+        loss: OutputLoss,
+        labels: &[u8],
+        ws: &mut Workspace,
         mut each: impl FnMut(usize, f32, bool),
     ) -> BatchStats {
         let n = ws.n;
@@ -219,63 +232,14 @@ impl Mlp {
         {
             let y = y as usize;
             let (argmax, max) = first_max(z, None);
-            let mut sum = 0f32;
-            for (ek, &zk) in e.iter_mut().zip(z) {
-                *ek = (zk - max).exp();
-                sum += *ek;
-            }
-            let loss = sum.ln() - (z[y] - max);
-            stats.loss_sum += loss as f64;
-            let inv = 1.0 / sum;
-            for ek in e.iter_mut() {
-                *ek *= inv;
-            }
-            e[y] -= 1.0;
-            if argmax == y {
-                stats.correct += 1;
-            }
-            each(sample, loss, argmax == y);
-        }
-        stats
-    }
-
-    /// As [`Mlp::loss_and_output_error_each`] for any [`OutputLoss`]: writes the loss's
-    /// gradient at the logits into the last `delta`, calls `each(sample, loss, correct)` and
-    /// returns the statistics (`loss_sum` sums the chosen loss).
-    pub fn output_error_each(
-        &self,
-        loss: OutputLoss,
-        labels: &[u8],
-        ws: &mut Workspace,
-        mut each: impl FnMut(usize, f32, bool),
-    ) -> BatchStats {
-        if loss == OutputLoss::CrossEntropy {
-            return self.loss_and_output_error_each(labels, ws, each);
-        }
-        let n = ws.n;
-        let classes = self.classes();
-        let last = self.num_layers() - 1;
-        let mut stats = BatchStats { count: n, ..BatchStats::default() };
-        let (logits, err) = (&ws.pre[last], &mut ws.delta[last]);
-        for (sample, ((z, e), &y)) in logits[..classes * n]
-            .chunks_exact(classes)
-            .zip(err[..classes * n].chunks_exact_mut(classes))
-            .zip(labels)
-            .enumerate()
-        {
-            let y = y as usize;
-            let argmax = first_max(z, None).0;
-            let (runner_up, z_other) = first_max(z, Some(y));
-            let margin = z_other - z[y];
-            e.fill(0.0);
-            if runner_up < classes && runner_up != y {
-                e[runner_up] = 1.0;
-                e[y] = -1.0;
-            }
-            stats.loss_sum += margin as f64;
+            let value = match loss {
+                OutputLoss::CrossEntropy => cross_entropy_error(z, max, y, e),
+                OutputLoss::Margin => margin_error(z, y, e),
+            };
+            stats.loss_sum += value as f64;
             let correct = argmax == y;
             stats.correct += usize::from(correct);
-            each(sample, margin, correct);
+            each(sample, value, correct);
         }
         stats
     }
@@ -378,6 +342,35 @@ fn first_max(z: &[f32], skip: Option<usize>) -> (usize, f32) {
     let start = usize::from(skip == Some(0));
     let candidates = z.iter().enumerate().filter(|&(k, _)| Some(k) != skip);
     candidates.fold((start, f32::NEG_INFINITY), |best, (k, &v)| if v > best.1 { (k, v) } else { best })
+}
+
+/// Softmax cross-entropy of logits `z` (largest value `max`) against label `y`; writes
+/// `softmax(z) - onehot(y)` into `e`.
+fn cross_entropy_error(z: &[f32], max: f32, y: usize, e: &mut [f32]) -> f32 {
+    let mut sum = 0f32;
+    for (ek, &zk) in e.iter_mut().zip(z) {
+        *ek = (zk - max).exp();
+        sum += *ek;
+    }
+    let loss = sum.ln() - (z[y] - max);
+    let inv = 1.0 / sum;
+    for ek in e.iter_mut() {
+        *ek *= inv;
+    }
+    e[y] -= 1.0;
+    loss
+}
+
+/// The margin `max_{j != y} z_j - z_y`; writes `onehot(j*) - onehot(y)` into `e` for the
+/// first runner-up `j*` (zeros if there is none).
+fn margin_error(z: &[f32], y: usize, e: &mut [f32]) -> f32 {
+    let (runner_up, z_other) = first_max(z, Some(y));
+    e.fill(0.0);
+    if runner_up < z.len() && runner_up != y {
+        e[runner_up] = 1.0;
+        e[y] = -1.0;
+    }
+    z_other - z[y]
 }
 
 /// `h = phi(a)` elementwise.
