@@ -9,6 +9,7 @@
 
 use super::{Activation, ErrorPath, Mlp};
 use crate::linalg::{gemm, vectorized, view, view_mut};
+use faer::MatRef;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
@@ -63,21 +64,7 @@ impl OutputLoss {
     }
 }
 
-impl std::fmt::Display for OutputLoss {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for OutputLoss {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        OutputLoss::ALL
-            .into_iter()
-            .find(|l| l.name() == s)
-            .ok_or_else(|| format!("unknown loss '{s}' (expected ce or margin)"))
-    }
-}
+crate::name_enum!(OutputLoss, "loss");
 
 /// Buffers for one forward/backward pass of up to `capacity` samples, sized once.
 #[derive(Clone, Debug)]
@@ -175,17 +162,7 @@ impl Mlp {
                 (&mut ws.pre[i], input)
             };
             gemm(view_mut(pre, dout, n), false, w_t.transpose(), view(input, din, n), 1.0);
-            let pre = &mut pre[..dout * n];
-            vectorized(
-                #[inline(always)]
-                || {
-                    for col in pre.chunks_exact_mut(dout) {
-                        for (a, &b) in col.iter_mut().zip(bias) {
-                            *a += b;
-                        }
-                    }
-                },
-            );
+            add_bias(&mut pre[..dout * n], bias);
             if i + 1 < layers {
                 activate(act_fn, &ws.pre[i][..dout * n], &mut ws.act[i][..dout * n]);
             }
@@ -273,29 +250,40 @@ impl Mlp {
         let layers = self.num_layers();
         let act_fn = self.activation();
         for i in (1..layers).rev() {
-            let (din, dout) = self.layer_dims(i);
+            let din = self.layer_dims(i).0;
             let (lower, upper) = ws.delta.split_at_mut(i);
             let target = &mut lower[i - 1];
-            match path {
-                ErrorPath::Transpose => {
-                    let w_t = view(&params[self.weight_range(i)], din, dout);
-                    gemm(view_mut(target, din, n), false, w_t, view(&upper[0], dout, n), 1.0);
-                }
-                ErrorPath::Matrices(b) => {
-                    gemm(view_mut(target, din, n), false, view(&b[i], din, dout), view(&upper[0], dout, n), 1.0);
-                }
-                ErrorPath::Direct(d) => {
-                    let classes = self.classes();
-                    let e = &upper[upper.len() - 1];
-                    gemm(view_mut(target, din, n), false, view(&d[i - 1], din, classes), view(e, classes, n), 1.0);
-                }
-            }
+            let (m, source) = self.error_operator(params, path, i, upper, n);
+            gemm(view_mut(target, din, n), false, m, source, 1.0);
             multiply_by_derivative(
                 act_fn,
                 &ws.pre[i - 1][..din * n],
                 &ws.act[i - 1][..din * n],
                 &mut target[..din * n],
             );
+        }
+    }
+
+    /// The product that sends the error back from layer `i` to layer `i - 1` along `path`:
+    /// the matrix (`d_{i-1} x k`: `W_i^T`, `B_i` or `D_{i-1}`) and the `k x n` error it
+    /// multiplies, taken from `upper` (the errors of layers `i..L`: `delta_i`, or the output
+    /// error for direct feedback).
+    pub(crate) fn error_operator<'a>(
+        &self,
+        params: &'a [f32],
+        path: ErrorPath<'a>,
+        i: usize,
+        upper: &'a [Vec<f32>],
+        n: usize,
+    ) -> (MatRef<'a, f32>, MatRef<'a, f32>) {
+        let (din, dout) = self.layer_dims(i);
+        match path {
+            ErrorPath::Transpose => (view(&params[self.weight_range(i)], din, dout), view(&upper[0], dout, n)),
+            ErrorPath::Matrices(b) => (view(&b[i], din, dout), view(&upper[0], dout, n)),
+            ErrorPath::Direct(d) => {
+                let classes = self.classes();
+                (view(&d[i - 1], din, classes), view(upper.last().expect("output error"), classes, n))
+            }
         }
     }
 
@@ -371,6 +359,20 @@ fn margin_error(z: &[f32], y: usize, e: &mut [f32]) -> f32 {
         e[y] = -1.0;
     }
     z_other - z[y]
+}
+
+/// Adds `bias` to every column of the column-major `columns` (`bias.len()` rows).
+pub(crate) fn add_bias(columns: &mut [f32], bias: &[f32]) {
+    vectorized(
+        #[inline(always)]
+        || {
+            for col in columns.chunks_exact_mut(bias.len()) {
+                for (a, &b) in col.iter_mut().zip(bias) {
+                    *a += b;
+                }
+            }
+        },
+    )
 }
 
 /// `h = phi(a)` elementwise.

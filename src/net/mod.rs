@@ -17,7 +17,7 @@ mod eval;
 mod init;
 pub mod rop;
 
-pub(crate) use backprop::{activate, add_column_sums, multiply_by_derivative};
+pub(crate) use backprop::{activate, add_bias, add_column_sums, multiply_by_derivative};
 pub use backprop::{BatchStats, OutputLoss, Workspace};
 pub use eval::evaluate;
 pub use init::{he_normal, init_model, soft_align};
@@ -132,21 +132,7 @@ impl Rule {
     }
 }
 
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Rule {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Rule::ALL
-            .into_iter()
-            .find(|r| r.name() == s)
-            .ok_or_else(|| format!("unknown rule '{s}' (expected one of bp, fa, ifa, dfa, sign, kp)"))
-    }
-}
+crate::name_enum!(Rule, "rule");
 
 /// Architecture and flat parameter layout of an MLP with widths `sizes = [d_0, ..., d_L]`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -23,10 +23,10 @@ use super::optim::{Optimizer, OptimizerKind};
 use crate::data::Dataset;
 use crate::linalg::{gemm, vectorized, view, view_mut};
 use crate::net::{
-    activate, add_column_sums, multiply_by_derivative, Activation, BatchStats, ErrorPath, Feedback, Mlp, Model, Rule,
+    activate, add_bias, add_column_sums, multiply_by_derivative, BatchStats, ErrorPath, Feedback, Mlp, Model, Rule,
     Workspace,
 };
-use faer::{MatMut, MatRef};
+use faer::MatMut;
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -100,31 +100,19 @@ impl BatchEngine {
         // The whole step runs on a worker of the thread pool, so that its eleven or so
         // parallel sections are handed between the pool's own threads rather than each
         // injected from, and waited for by, a thread outside it.
-        rayon::join(|| self.step_in_pool(model, optimizer, feedback_opt, data, indices, lr, weight_decay), || ()).0
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn step_in_pool(
-        &mut self,
-        model: &mut Model,
-        optimizer: &mut Optimizer,
-        feedback_opt: &mut [Optimizer],
-        data: &Dataset,
-        indices: &[usize],
-        lr: f32,
-        weight_decay: f32,
-    ) -> StepOutcome {
-        let n = indices.len();
-        let stats = self.propagate(model, data, indices);
-        if !stats.loss_sum.is_finite() {
-            return StepOutcome { stats, loss_finite: false, params_finite: true };
-        }
-        optimizer.t += 1;
-        for opt in feedback_opt.iter_mut() {
-            opt.t += 1;
-        }
-        let params_finite = self.update(model, optimizer, feedback_opt, n, lr, weight_decay);
-        StepOutcome { stats, loss_finite: true, params_finite }
+        let in_pool = || {
+            let stats = self.propagate(model, data, indices);
+            if !stats.loss_sum.is_finite() {
+                return StepOutcome { stats, loss_finite: false, params_finite: true };
+            }
+            optimizer.t += 1;
+            for opt in feedback_opt.iter_mut() {
+                opt.t += 1;
+            }
+            let params_finite = self.update(model, optimizer, feedback_opt, n, lr, weight_decay);
+            StepOutcome { stats, loss_finite: true, params_finite }
+        };
+        rayon::join(in_pool, || ()).0
     }
 
     /// Phase 1: gathering, forward pass, loss and errors of the whole batch, each layer's
@@ -282,14 +270,7 @@ fn forward_layer(mlp: &Mlp, params: &[f32], i: usize, x: &[f32], ws: &mut Worksp
         for s in 0..n {
             let col = s * dout + r.start..s * dout + r.end;
             let a = unsafe { pre.range(col.clone()) };
-            vectorized(
-                #[inline(always)]
-                || {
-                    for (a, &b) in a.iter_mut().zip(bias) {
-                        *a += b;
-                    }
-                },
-            );
+            add_bias(a, bias);
             if let Some(act) = &act {
                 activate(act_fn, a, unsafe { act.range(col) });
             }
@@ -301,15 +282,10 @@ fn forward_layer(mlp: &Mlp, params: &[f32], i: usize, x: &[f32], ws: &mut Worksp
 /// phi'(pre[i-1])`, each group computing its rows.
 fn backward_layer(mlp: &Mlp, params: &[f32], path: ErrorPath<'_>, i: usize, ws: &mut Workspace, groups: usize) {
     let n = ws.batch_len();
-    let (din, dout) = mlp.layer_dims(i);
-    let classes = mlp.classes();
-    let act_fn: Activation = mlp.activation();
+    let din = mlp.layer_dims(i).0;
+    let act_fn = mlp.activation();
     let (lower, upper) = ws.delta.split_at_mut(i);
-    let (m, source): (MatRef<'_, f32>, MatRef<'_, f32>) = match path {
-        ErrorPath::Transpose => (view(&params[mlp.weight_range(i)], din, dout), view(&upper[0], dout, n)),
-        ErrorPath::Matrices(b) => (view(&b[i], din, dout), view(&upper[0], dout, n)),
-        ErrorPath::Direct(d) => (view(&d[i - 1], din, classes), view(upper.last().expect("output error"), classes, n)),
-    };
+    let (m, source) = mlp.error_operator(params, path, i, upper, n);
     let target = Shared::new(&mut lower[i - 1][..din * n]);
     let (pre, act) = (&ws.pre[i - 1][..din * n], &ws.act[i - 1][..din * n]);
     (0..groups).into_par_iter().for_each(|g| {

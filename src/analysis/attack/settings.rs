@@ -4,8 +4,6 @@
 use crate::error::{Error, Result};
 use crate::net::{Feedback, Model, OutputLoss, Rule};
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 /// The seed used when none is given.
 pub const DEFAULT_SEED: u64 = 0;
@@ -336,28 +334,8 @@ fn cross_entropy() -> Option<OutputLoss> {
     Some(OutputLoss::CrossEntropy)
 }
 
-macro_rules! name_enum {
-    ($ty:ty, $what:literal) => {
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.name())
-            }
-        }
-
-        impl FromStr for $ty {
-            type Err = String;
-            fn from_str(s: &str) -> std::result::Result<Self, String> {
-                <$ty>::ALL.into_iter().find(|v| v.name() == s).ok_or_else(|| {
-                    let names: Vec<&str> = <$ty>::ALL.iter().map(|v| v.name()).collect();
-                    format!("unknown {} '{s}' (expected one of {})", $what, names.join(", "))
-                })
-            }
-        }
-    };
-}
-
-name_enum!(AttackKind, "attack");
-name_enum!(Norm, "norm");
+crate::name_enum!(AttackKind, "attack");
+crate::name_enum!(Norm, "norm");
 
 impl GradientName {
     pub const ALL: [GradientName; 3] = [GradientName::True, GradientName::Feedback, GradientName::Transfer];
@@ -372,7 +350,7 @@ impl GradientName {
     }
 }
 
-name_enum!(GradientName, "gradient source");
+crate::name_enum!(GradientName, "gradient source");
 
 #[cfg(test)]
 mod tests {
