@@ -28,6 +28,7 @@ macro_rules! name_enum {
 }
 pub(crate) use name_enum;
 
+pub mod alloc;
 pub mod analysis;
 pub mod ckpt;
 pub mod data;
