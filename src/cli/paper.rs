@@ -13,7 +13,7 @@ Presets (each grid flag below overrides its part of the preset):
            evaluation sets in the report. A few minutes or less on 2 cores.
   full     Fashion-MNIST (Debian's dataset-fashion-mnist), width 512 at depths 2, 4 and 8,
            ifa at 0, 15, ..., 90 degrees, seeds 0, 1 and 2, 10 epochs at lr 0.005 (81 runs).
-           About two hours on 2 cores: it prints its estimated time first. Interrupt it at any
+           About 45 minutes on 2 cores: it prints its estimated time first. Interrupt it at any
            time; the same command resumes it.";
 
 #[derive(Args, Debug)]
