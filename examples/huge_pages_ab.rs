@@ -1,7 +1,8 @@
 //! In-process A/B of the training step with its weights, feedback matrices and optimiser
 //! state on transparent huge pages (what `diag`'s allocator gives them) against the same
 //! buffers on ordinary 4 KiB pages, on 784-512x4-10, batch 128, SGD momentum, Fashion-MNIST.
-//! The two copies alternate every 10 steps, so the host's drift hits both alike.
+//! The two copies alternate every 10 steps, in alternating order, so that the host's drift
+//! and the position in a round hit both alike.
 //! `cargo run --release --example huge_pages_ab -- [bp|fa] [STEPS]` (Linux).
 use diag::alloc::HugePageAlloc;
 use diag::data::{fashion_mnist_dir, load_fashion_mnist_dir};
@@ -53,7 +54,11 @@ fn main() {
     let idx: Vec<Vec<usize>> = (0..n / 128).map(|b| (b * 128..(b + 1) * 128).collect()).collect();
     let block = 10;
     for s in (0..steps).step_by(block) {
-        for (_, opt, engine, model, secs) in runs.iter_mut() {
+        // The copy that runs second in a round runs about 1.5% faster here (measured with
+        // two identical copies), so the order alternates: A B, B A, A B, ...
+        let order = if (s / block) % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let (_, opt, engine, model, secs) = &mut runs[i];
             let start = Instant::now();
             for k in s..s + block {
                 engine.step(model, opt, &mut [], &data.train, &idx[k % idx.len()], 0.005, 0.0);
