@@ -172,23 +172,13 @@ impl Mlp {
     /// Softmax cross-entropy of the logits of the last forward pass against `labels`;
     /// writes `e = softmax - onehot` into the last `delta` and returns the batch statistics.
     pub fn loss_and_output_error(&self, labels: &[u8], ws: &mut Workspace) -> BatchStats {
-        self.loss_and_output_error_each(labels, ws, |_, _, _| {})
+        self.output_error_each(OutputLoss::CrossEntropy, labels, ws, |_, _, _| {})
     }
 
-    /// As [`Mlp::loss_and_output_error`], also calling `each(sample, loss, correct)` for every
-    /// sample of the batch with its cross-entropy (nats) and whether its arg-max logit is the label.
-    pub fn loss_and_output_error_each(
-        &self,
-        labels: &[u8],
-        ws: &mut Workspace,
-        each: impl FnMut(usize, f32, bool),
-    ) -> BatchStats {
-        self.output_error_each(OutputLoss::CrossEntropy, labels, ws, each)
-    }
-
-    /// As [`Mlp::loss_and_output_error_each`] for any [`OutputLoss`]: writes the loss's
-    /// gradient at the logits into the last `delta`, calls `each(sample, loss, correct)` and
-    /// returns the statistics (`loss_sum` sums the chosen loss).
+    /// The output error of `loss` (the loss's gradient at the logits of the last forward
+    /// pass) written into the last `delta`, calling `each(sample, loss, correct)` for every
+    /// sample with its loss (nats for cross-entropy) and whether its arg-max logit is the
+    /// label; returns the batch statistics (`loss_sum` sums the chosen loss).
     pub fn output_error_each(
         &self,
         loss: OutputLoss,
