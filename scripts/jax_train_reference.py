@@ -8,6 +8,9 @@ v = m*v + g; p -= lr*v), lr 0.005, no weight decay.
   --rule fa : feedback alignment; each linear layer is a jax.custom_vjp whose backward
               returns grad_input = delta @ B_l (B_l fixed, He-normal, same shape as W_l)
               instead of delta @ W_l; weight grads are still delta^T h_{l-1}.
+  --rule ifa --align-angle DEG : fa whose B_l starts at cosine alpha = cos(DEG) with W_l
+              (SPEC section 2: R_l drawn like plain fa's B_l, its component along W_l
+              removed, B_l = |R_l| (alpha W_l/|W_l| + sqrt(1 - alpha^2) Rperp_l/|Rperp_l|)).
 The whole step (forward, backward, momentum update) is one jax.jit function with the
 params/velocity buffers donated. Each epoch's shuffled data is one device array built
 before timing and sliced per step inside the jit (lax.dynamic_slice). Per epoch:
@@ -16,16 +19,18 @@ DROPPED, so 468 steps = 59904 samples are trained and counted. Compilation is do
 (warm-up on a throwaway copy of the state) before timing; block_until_ready at the end.
 
 Install:  pip install "jax[cpu]"     Data: apt-get install -y dataset-fashion-mnist
-Usage:    python3 jax_train_reference.py --rule bp|fa [--epochs N] [--data DIR] [--check]
-Output:   one JSON line on stdout. --check instead trains 1 epoch with the given rule
-          and prints first/last loss averages and test accuracy (bp: ~80-84% expected).
+Usage:    python3 jax_train_reference.py --rule bp|fa|ifa [--align-angle DEG] [--epochs N]
+                                         [--seed S] [--data DIR] [--check]
+Output:   one JSON line on stdout. --check instead trains N epochs (default 1) with the
+          given rule and seed and prints first/last loss averages and the test accuracy
+          after every epoch: an independent check of diag's accuracies (bp: ~80-84% after 1).
 """
 import argparse, gzip, json, os, statistics, struct, time
 import numpy as np
 import jax, jax.numpy as jnp
 
 SIZES = [784, 512, 512, 512, 512, 10]
-BATCH, LR, MOM, SEED = 128, 0.005, 0.9, 0
+BATCH, LR, MOM = 128, 0.005, 0.9
 
 def load_idx(data_dir, name):
     path = os.path.join(data_dir, name)
@@ -44,12 +49,19 @@ def load_split(data_dir, prefix):
 def he_normal(key, shape):  # shape = (fan_out, fan_in), PyTorch layout
     return jax.random.normal(key, shape, jnp.float32) * np.sqrt(2.0 / shape[1])
 
-def init(key):
+def soft_align(w, r, alpha):  # SPEC section 2, in W's layout (B here is B_l^T there)
+    wn = w / jnp.linalg.norm(w)
+    rperp = r - jnp.vdot(r, wn) * wn
+    return jnp.linalg.norm(r) * (alpha * wn + np.sqrt(1.0 - alpha ** 2) * rperp / jnp.linalg.norm(rperp))
+
+def init(key, alpha=None):
     kw, kb = jax.random.split(key)
     wk, bk = jax.random.split(kw, len(SIZES) - 1), jax.random.split(kb, len(SIZES) - 1)
     params = [(he_normal(wk[i], (o, n)), jnp.zeros((o,), jnp.float32))
               for i, (n, o) in enumerate(zip(SIZES[:-1], SIZES[1:]))]
     fb = [he_normal(bk[i], (o, n)) for i, (n, o) in enumerate(zip(SIZES[:-1], SIZES[1:]))]
+    if alpha is not None:
+        fb = [soft_align(w, r, alpha) for (w, _), r in zip(params, fb)]
     return params, fb
 
 @jax.custom_vjp
@@ -67,7 +79,7 @@ fa_linear.defvjp(_fa_fwd, _fa_bwd)
 
 def forward(params, fb, x, rule):
     for i, (w, b) in enumerate(params):
-        x = fa_linear(x, w, b, fb[i]) if rule == "fa" else x @ w.T + b
+        x = fa_linear(x, w, b, fb[i]) if rule in ("fa", "ifa") else x @ w.T + b
         if i < len(params) - 1:
             x = jax.nn.relu(x)
     return x
@@ -88,18 +100,27 @@ def make_step(rule):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rule", choices=["bp", "fa"], default="bp")
+    ap.add_argument("--rule", choices=["bp", "fa", "ifa"], default="bp")
+    ap.add_argument("--align-angle", type=float, default=None, help="ifa: initial angle in degrees")
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--check", action="store_true")
     a = ap.parse_args()
-    epochs = 1 if a.check else a.epochs
+    if (a.rule == "ifa") != (a.align_angle is not None):
+        ap.error("--align-angle is required with --rule ifa and only allowed with it")
+    alpha = None if a.align_angle is None else float(np.cos(np.radians(a.align_angle)))
+    epochs = a.epochs
     xtr, ytr = load_split(a.data, "train")
     steps = len(xtr) // BATCH  # 468; last partial batch of 96 dropped
-    params, fb = init(jax.random.PRNGKey(SEED))
+    params, fb = init(jax.random.PRNGKey(a.seed), alpha)
+    if a.check:
+        xte, yte = load_split(a.data, "t10k")
+        logits_fn = jax.jit(lambda p, x: forward(p, fb, x, a.rule))
+        test_acc = []
     vel = jax.tree.map(jnp.zeros_like, params)
     step = make_step(a.rule)
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(a.seed)
     rates, total_s, losses = [], 0.0, []
     for ep in range(epochs):
         perm = rng.permutation(len(xtr))[:steps * BATCH]
@@ -117,14 +138,15 @@ def main():
         dt = time.perf_counter() - t0
         total_s += dt
         rates.append(steps * BATCH / dt)
+        if a.check:
+            logits = np.asarray(logits_fn(params, jnp.asarray(xte)))
+            test_acc.append(round(float(np.mean(np.argmax(logits, 1) == yte)), 4))
     if a.check:
         l = np.asarray(jnp.stack(losses))
-        xte, yte = load_split(a.data, "t10k")
-        logits = jax.jit(lambda p, x: forward(p, fb, x, a.rule))(params, jnp.asarray(xte))
-        acc = float(np.mean(np.argmax(np.asarray(logits), 1) == yte))
-        print(json.dumps({"check": True, "rule": a.rule, "steps": steps,
-                          "loss_first50": float(l[:50].mean()), "loss_last50": float(l[-50:].mean()),
-                          "test_accuracy": acc}))
+        print(json.dumps({"check": True, "rule": a.rule, "align_angle_deg": a.align_angle, "seed": a.seed,
+                          "steps_per_epoch": steps, "loss_first50": float(l[:50].mean()),
+                          "loss_last50": float(l[-50:].mean()), "peak_loss": float(l.max()),
+                          "peak_loss_step": int(l.argmax()), "test_accuracy_per_epoch": test_acc}))
         return
     print(json.dumps({"tool": "jax", "jax_version": jax.__version__, "rule": a.rule,
                       "samples": steps * BATCH * epochs, "seconds": round(total_s, 4),

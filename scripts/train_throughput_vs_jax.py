@@ -2,7 +2,8 @@
 
 The machine's speed drifts by +-15% over minutes (shared host), so the two tools are run
 alternately, ROUNDS times per rule, each run timing EPOCHS epochs, and the medians and the
-per-round ratios diag/JAX are printed as one JSON object.
+per-round ratios (diag/JAX, and each tool against diag's GEMM-only time of the same
+products, timed in the same diag run) are printed as one JSON object.
 
     pip install "jax[cpu]"
     cargo build --release
@@ -30,13 +31,17 @@ for rule in ["bp", "fa"]:
         diag.append(d["samples_per_s"])
         gemm_only.append(d["gemm_only_samples_per_s"])
         jax.append(j["samples_per_s"])
-        print(f"{rule}: diag {d['samples_per_s']:.0f}  jax {j['samples_per_s']:.0f} samples/s", file=sys.stderr)
+        print(f"{rule}: diag {d['samples_per_s']:.0f} (GEMM-only {d['gemm_only_samples_per_s']:.0f})"
+              f"  jax {j['samples_per_s']:.0f} samples/s", file=sys.stderr)
     summary[rule] = {
         "diag_samples_per_s": statistics.median(diag),
         "jax_samples_per_s": statistics.median(jax),
         "diag_gemm_only_samples_per_s": statistics.median(gemm_only),
         "ratio_diag_to_jax": statistics.median(d / j for d, j in zip(diag, jax)),
+        "ratio_diag_to_gemm_only": statistics.median(d / g for d, g in zip(diag, gemm_only)),
+        "ratio_jax_to_gemm_only": statistics.median(j / g for j, g in zip(jax, gemm_only)),
         "diag_runs": [round(v) for v in diag],
+        "gemm_only_runs": [round(v) for v in gemm_only],
         "jax_runs": [round(v) for v in jax],
     }
 print(json.dumps(summary, indent=1))
