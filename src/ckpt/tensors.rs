@@ -1,7 +1,7 @@
 //! Safetensors checkpoints: a [`Model`] to and from PyTorch-named tensors.
 
 use super::CkptError;
-use crate::net::{Activation, Feedback, Mlp, Model, Rule};
+use crate::net::{alignment_angle_deg, Activation, Feedback, Mlp, Model, Rule};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use std::collections::{BTreeMap, HashMap};
@@ -122,7 +122,7 @@ pub fn save_checkpoint(path: &Path, model: &Model, meta: &CheckpointMeta) -> Res
     info.insert("activation".to_string(), meta.activation.to_string());
     if let Some(alpha) = meta.alpha {
         info.insert("alpha".to_string(), format!("{alpha}"));
-        info.insert("align_angle_deg".to_string(), format!("{}", alpha.clamp(-1.0, 1.0).acos().to_degrees()));
+        info.insert("align_angle_deg".to_string(), format!("{}", alignment_angle_deg(alpha)));
     }
     if let Some(seed) = meta.seed {
         info.insert("seed".to_string(), seed.to_string());

@@ -1,6 +1,6 @@
 //! Progress reporting for long work: a bar on a terminal, plain lines otherwise.
 
-use diag::net::BatchStats;
+use diag::net::{alignment_angle_deg, BatchStats};
 use diag::train::{Observer, TrainConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -16,7 +16,7 @@ pub struct TrainProgress {
 impl TrainProgress {
     pub fn new(quiet: bool, cfg: &TrainConfig) -> TrainProgress {
         let terminal = std::io::stderr().is_terminal();
-        let angle = cfg.alpha.map(|a| format!(" {:.0}deg", a.acos().to_degrees())).unwrap_or_default();
+        let angle = cfg.alpha.map(|a| format!(" {:.0}deg", alignment_angle_deg(a))).unwrap_or_default();
         TrainProgress { bar: None, lines: !quiet && !terminal, label: format!("{}{angle}", cfg.rule) }
             .with_bar(!quiet && terminal)
     }

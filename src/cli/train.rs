@@ -4,7 +4,7 @@ use super::progress::TrainProgress;
 use anyhow::{bail, Context};
 use clap::Args;
 use diag::ckpt::{RunDir, RunStatus};
-use diag::net::{Activation, Rule};
+use diag::net::{alignment_angle_deg, Activation, Rule};
 use diag::train::{self, CkptSchedule, LrSchedule, OptimizerKind, RunControl, TrainConfig};
 use std::path::PathBuf;
 
@@ -254,7 +254,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
-        let angle = cfg.alpha.map(|a| format!(" ({:.0} deg)", a.acos().to_degrees())).unwrap_or_default();
+        let angle = cfg.alpha.map(|a| format!(" ({:.0} deg)", alignment_angle_deg(a))).unwrap_or_default();
         println!(
             "{}: {}{} {} after {} steps ({} epochs): test accuracy {:.2}%, test loss {:.4}; {:.0} samples/s",
             run_dir.path.display(),

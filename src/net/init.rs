@@ -26,6 +26,13 @@ pub(crate) fn rng(seed: u64, stream: Stream) -> ChaCha8Rng {
     rng
 }
 
+/// The initial angle in degrees that alignment degree `alpha` stands for (`arccos(alpha)`,
+/// the inverse of `--align-angle`), rounded to 1e-9 degrees so that an angle given on the
+/// command line is recorded as given (30, not 29.999999999999993).
+pub fn alignment_angle_deg(alpha: f64) -> f64 {
+    (crate::linalg::cosine_to_deg(alpha) * 1e9).round() / 1e9
+}
+
 /// `len` draws from `N(0, 2 / fan_in)`.
 pub fn he_normal(rng: &mut ChaCha8Rng, len: usize, fan_in: usize) -> Vec<f32> {
     let normal = Normal::new(0.0f64, (2.0 / fan_in as f64).sqrt()).expect("finite std");
@@ -111,6 +118,16 @@ mod tests {
                 assert!((norm(&b) / norm(&r) - 1.0).abs() < 1e-6);
             }
         }
+    }
+
+    #[test]
+    fn an_angle_given_as_align_angle_is_recorded_as_given() {
+        for deg in (0..=90).step_by(5).map(f64::from).chain([0.5, 12.25, 89.999]) {
+            // The CLI's conversion, then back.
+            assert_eq!(alignment_angle_deg(deg.to_radians().cos()), deg, "{deg} degrees");
+        }
+        assert!((alignment_angle_deg(0.3) - 0.3f64.acos().to_degrees()).abs() < 1e-9);
+        assert!(alignment_angle_deg(f64::NAN).is_nan());
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod rop;
 pub(crate) use backprop::{activate, add_bias, add_column_sums, multiply_by_derivative};
 pub use backprop::{BatchStats, OutputLoss, Workspace};
 pub use eval::evaluate;
-pub use init::{he_normal, init_model, soft_align};
+pub use init::{alignment_angle_deg, he_normal, init_model, soft_align};
 pub use rop::HessianOperator;
 
 use serde::{Deserialize, Serialize};

@@ -18,7 +18,7 @@ pub use optim::{Optimizer, OptimizerKind};
 use crate::ckpt::{CheckpointMeta, DataInfo, Divergence, RunDir, RunInfo, RunStatus};
 use crate::data::{DataSplits, Dataset};
 use crate::error::{Error, Result};
-use crate::net::{evaluate, init_model, BatchStats, Mlp, Model};
+use crate::net::{alignment_angle_deg, evaluate, init_model, BatchStats, Mlp, Model};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -136,7 +136,7 @@ pub fn train(
         status: RunStatus::Running,
         rule: cfg.rule,
         alpha: cfg.alpha,
-        align_angle_deg: cfg.alpha.map(|a| a.acos().to_degrees()),
+        align_angle_deg: cfg.alpha.map(alignment_angle_deg),
         seed: cfg.seed,
         sizes: mlp.sizes().to_vec(),
         activation: cfg.activation,
