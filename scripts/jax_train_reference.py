@@ -110,7 +110,6 @@ def main():
     if (a.rule == "ifa") != (a.align_angle is not None):
         ap.error("--align-angle is required with --rule ifa and only allowed with it")
     alpha = None if a.align_angle is None else float(np.cos(np.radians(a.align_angle)))
-    epochs = a.epochs
     xtr, ytr = load_split(a.data, "train")
     steps = len(xtr) // BATCH  # 468; last partial batch of 96 dropped
     params, fb = init(jax.random.PRNGKey(a.seed), alpha)
@@ -122,7 +121,7 @@ def main():
     step = make_step(a.rule)
     rng = np.random.default_rng(a.seed)
     rates, total_s, losses = [], 0.0, []
-    for ep in range(epochs):
+    for ep in range(a.epochs):
         perm = rng.permutation(len(xtr))[:steps * BATCH]
         xs, ys = jnp.asarray(xtr[perm]), jnp.asarray(ytr[perm])
         if ep == 0:  # warm-up / compile on a throwaway copy of the state (not timed)
@@ -149,7 +148,7 @@ def main():
                           "peak_loss_step": int(l.argmax()), "test_accuracy_per_epoch": test_acc}))
         return
     print(json.dumps({"tool": "jax", "jax_version": jax.__version__, "rule": a.rule,
-                      "samples": steps * BATCH * epochs, "seconds": round(total_s, 4),
+                      "samples": steps * BATCH * a.epochs, "seconds": round(total_s, 4),
                       "samples_per_s": round(statistics.median(rates), 1),
                       "epoch_samples_per_s": [round(r, 1) for r in rates],
                       "last_batch": "dropped (96 samples/epoch)", "batch": BATCH,
